@@ -1,0 +1,30 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "MacTCP",
+    products: [
+        .library(name: "MacTCP", targets: ["MacTCP"]),
+        .executable(name: "mactcp", targets: ["mactcp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+    ],
+    targets: [
+        // The thin C layer: what Swift cannot import from Glibc (epoll, the full tcp_info,
+        // SIOCOUTQNSD, errqueue structures, control messages).
+        .target(name: "CMacTCP"),
+        // The MacTCP stream objects, the reactor and the syscall layer.
+        .target(name: "MacTCP", dependencies: ["CMacTCP"]),
+        // The command-line tool.
+        .executableTarget(
+            name: "mactcp",
+            dependencies: [
+                "MacTCP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "MacTCPTests", dependencies: ["MacTCP"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,126 @@
+// The C layer of MacTCP for Swift: only what Swift cannot import from Glibc.
+// Every function returns -errno on failure unless its comment says otherwise.
+#ifndef CMACTCP_H
+#define CMACTCP_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+// MARK: epoll and eventfd
+
+enum {
+    MT_EPOLLIN = 0x001,
+    MT_EPOLLPRI = 0x002,
+    MT_EPOLLOUT = 0x004,
+    MT_EPOLLERR = 0x008,
+    MT_EPOLLHUP = 0x010,
+    MT_EPOLLRDHUP = 0x2000,
+    MT_EPOLLET = (int)(1u << 31),
+};
+
+/// epoll_create1(EPOLL_CLOEXEC).
+int mt_epoll_create(void);
+/// epoll_ctl with ADD, MOD or DEL (op: 1, 3, 2); `data` is the 64-bit registration tag.
+int mt_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+/// epoll_wait into two parallel arrays (the kernel's epoll_event is packed on x86_64).
+int mt_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
+/// eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC).
+int mt_eventfd(void);
+/// Adds 1 to an eventfd.
+int mt_eventfd_signal(int fd);
+/// Resets an eventfd to zero.
+int mt_eventfd_drain(int fd);
+
+// MARK: TCP status
+
+/// struct tcp_info as the running kernel fills it (6.18: 280 bytes). Fields are only ever
+/// appended; `mt_tcp_info` returns how many bytes the kernel filled, so a field is valid
+/// when its end offset is at most that length.
+struct mt_tcp_info {
+    uint8_t tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes, tcpi_backoff, tcpi_options;
+    uint8_t tcpi_wscale;
+    uint8_t tcpi_flags8;
+    uint32_t tcpi_rto, tcpi_ato, tcpi_snd_mss, tcpi_rcv_mss;
+    uint32_t tcpi_unacked, tcpi_sacked, tcpi_lost, tcpi_retrans, tcpi_fackets;
+    uint32_t tcpi_last_data_sent, tcpi_last_ack_sent, tcpi_last_data_recv, tcpi_last_ack_recv;
+    uint32_t tcpi_pmtu, tcpi_rcv_ssthresh, tcpi_rtt, tcpi_rttvar, tcpi_snd_ssthresh, tcpi_snd_cwnd;
+    uint32_t tcpi_advmss, tcpi_reordering;
+    uint32_t tcpi_rcv_rtt, tcpi_rcv_space;
+    uint32_t tcpi_total_retrans;
+    uint64_t tcpi_pacing_rate, tcpi_max_pacing_rate;
+    uint64_t tcpi_bytes_acked, tcpi_bytes_received;
+    uint32_t tcpi_segs_out, tcpi_segs_in;
+    uint32_t tcpi_notsent_bytes, tcpi_min_rtt, tcpi_data_segs_in, tcpi_data_segs_out;
+    uint64_t tcpi_delivery_rate;
+    uint64_t tcpi_busy_time, tcpi_rwnd_limited, tcpi_sndbuf_limited;
+    uint32_t tcpi_delivered, tcpi_delivered_ce;
+    uint64_t tcpi_bytes_sent, tcpi_bytes_retrans;
+    uint32_t tcpi_dsack_dups, tcpi_reord_seen;
+    uint32_t tcpi_rcv_ooopack;
+    uint32_t tcpi_snd_wnd;
+    uint32_t tcpi_rcv_wnd;
+    uint32_t tcpi_rehash;
+    uint16_t tcpi_total_rto, tcpi_total_rto_recoveries;
+    uint32_t tcpi_total_rto_time;
+    uint32_t tcpi_received_ce, tcpi_delivered_e1_bytes, tcpi_delivered_e0_bytes;
+    uint32_t tcpi_delivered_ce_bytes;
+    uint32_t tcpi_received_e1_bytes, tcpi_received_e0_bytes, tcpi_received_ce_bytes;
+    uint16_t tcpi_accecn_fail_mode, tcpi_accecn_opt_seen;
+};
+
+/// getsockopt(TCP_INFO) into the full structure; returns the length the kernel filled.
+int mt_tcp_info(int fd, struct mt_tcp_info *info);
+/// Offset of snd_wnd / rcv_wnd inside struct mt_tcp_info (validity checks).
+size_t mt_tcp_info_snd_wnd_end(void);
+size_t mt_tcp_info_rcv_wnd_end(void);
+
+/// ioctl(SIOCINQ): bytes received and not read (urgent bytes included with SO_OOBINLINE).
+int mt_inq(int fd);
+/// ioctl(SIOCOUTQ): bytes written and not acknowledged (a FIN counts 1).
+int mt_outq(int fd);
+/// ioctl(SIOCOUTQNSD): bytes written and not yet sent.
+int mt_outq_notsent(int fd);
+/// sockatmark(): 1 when the next byte to read is the last urgent byte.
+int mt_at_mark(int fd);
+/// SO_ERROR: takes (and so clears) the socket's pending error; returns it (0: none).
+int mt_take_socket_error(int fd);
+
+// MARK: sending and the error queue
+
+/// Enables acknowledgement reports with byte offsets (SO_TIMESTAMPING with OPT_ID,
+/// OPT_ID_TCP, OPT_TSONLY and software reporting); no report is generated until a send asks
+/// for one. Offsets count from the bytes written before this call (write_seq).
+int mt_enable_ack_reports(int fd);
+/// send() that also asks the kernel to report, on the error queue, when the peer has
+/// acknowledged the last byte of this call (SOF_TIMESTAMPING_TX_ACK).
+long mt_send_reporting_ack(int fd, const void *buf, size_t len, int flags);
+
+enum {
+    MT_ERRQ_NONE = 0,
+    MT_ERRQ_ACK = 1,      // an acknowledgement report: `data` is the offset of the acked byte
+    MT_ERRQ_ICMP = 2,     // an ICMP error: type, code, offender, original destination
+    MT_ERRQ_OTHER = 3,    // another local error report
+};
+
+struct mt_errq_entry {
+    int kind;
+    uint32_t data;        // ACK: byte offset (OPT_ID); ICMP: ee_info (e.g. next-hop MTU)
+    int err;              // ee_errno
+    uint8_t icmp_type, icmp_code;
+    uint32_t offender;    // network byte order; 0 when unknown
+    uint32_t dest_addr;   // original destination, network byte order
+    uint16_t dest_port;   // network byte order
+};
+
+/// Takes one entry from the socket's error queue (MSG_ERRQUEUE). Returns 1 with an entry,
+/// 0 when the queue is empty, -errno on failure.
+int mt_errqueue_next(int fd, struct mt_errq_entry *entry);
+
+/// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) on an IPv4 listener; the peer's address and port
+/// are returned in network byte order.
+int mt_accept(int fd, uint32_t *address, uint16_t *port);
+
+/// Disconnects a TCP socket with a reset, keeping the descriptor (connect AF_UNSPEC).
+int mt_disconnect(int fd);
+
+#endif

@@ -1,0 +1,179 @@
+#define _GNU_SOURCE
+#include "CMacTCP.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
+#include <linux/sockios.h>
+#include <linux/errqueue.h>
+#include <linux/net_tstamp.h>
+
+#ifndef SOF_TIMESTAMPING_OPT_ID_TCP
+#define SOF_TIMESTAMPING_OPT_ID_TCP (1 << 16) /* Linux 6.2: IDs count from write_seq */
+#endif
+
+#define RET(x) do { long _r = (long)(x); return _r < 0 ? -errno : (int)_r; } while (0)
+
+int mt_epoll_create(void) { RET(epoll_create1(EPOLL_CLOEXEC)); }
+
+int mt_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = data;
+    RET(epoll_ctl(epfd, op, fd, &ev));
+}
+
+int mt_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    if (n < 0) return -errno;
+    for (int i = 0; i < n; i++) {
+        events[i] = evs[i].events;
+        data[i] = evs[i].data.u64;
+    }
+    return n;
+}
+
+int mt_eventfd(void) { RET(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)); }
+
+int mt_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    RET(write(fd, &one, sizeof one));
+}
+
+int mt_eventfd_drain(int fd) {
+    uint64_t value;
+    RET(read(fd, &value, sizeof value));
+}
+
+int mt_tcp_info(int fd, struct mt_tcp_info *info) {
+    socklen_t len = sizeof *info;
+    memset(info, 0, sizeof *info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, &len) < 0) return -errno;
+    return (int)len;
+}
+
+size_t mt_tcp_info_snd_wnd_end(void) {
+    return offsetof(struct mt_tcp_info, tcpi_snd_wnd) + sizeof(uint32_t);
+}
+
+size_t mt_tcp_info_rcv_wnd_end(void) {
+    return offsetof(struct mt_tcp_info, tcpi_rcv_wnd) + sizeof(uint32_t);
+}
+
+static int ioctl_int(int fd, unsigned long request) {
+    int value = 0;
+    if (ioctl(fd, request, &value) < 0) return -errno;
+    return value;
+}
+
+int mt_inq(int fd) { return ioctl_int(fd, SIOCINQ); }
+int mt_outq(int fd) { return ioctl_int(fd, SIOCOUTQ); }
+int mt_outq_notsent(int fd) { return ioctl_int(fd, SIOCOUTQNSD); }
+int mt_at_mark(int fd) { RET(sockatmark(fd)); }
+
+int mt_take_socket_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
+    return err;
+}
+
+int mt_enable_ack_reports(int fd) {
+    int flags = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY | SOF_TIMESTAMPING_OPT_ID |
+                SOF_TIMESTAMPING_OPT_ID_TCP;
+    RET(setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags));
+}
+
+long mt_send_reporting_ack(int fd, const void *buf, size_t len, int flags) {
+    struct iovec iov = {(void *)buf, len};
+    union {
+        char bytes[CMSG_SPACE(sizeof(uint32_t))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SO_TIMESTAMPING;
+    cm->cmsg_len = CMSG_LEN(sizeof(uint32_t));
+    uint32_t report = SOF_TIMESTAMPING_TX_ACK;
+    memcpy(CMSG_DATA(cm), &report, sizeof report);
+    ssize_t n = sendmsg(fd, &msg, flags);
+    return n < 0 ? -errno : n;
+}
+
+int mt_errqueue_next(int fd, struct mt_errq_entry *entry) {
+    char control[512];
+    struct sockaddr_in from;
+    char payload[64];
+    struct iovec iov = {payload, sizeof payload};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    memset(entry, 0, sizeof *entry);
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+        return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
+    }
+    entry->kind = MT_ERRQ_OTHER;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level != SOL_IP || cm->cmsg_type != IP_RECVERR) continue;
+        struct sock_extended_err *ee = (struct sock_extended_err *)CMSG_DATA(cm);
+        entry->err = (int)ee->ee_errno;
+        if (ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
+            entry->kind = ee->ee_info == SCM_TSTAMP_ACK ? MT_ERRQ_ACK : MT_ERRQ_OTHER;
+            entry->data = ee->ee_data;
+        } else if (ee->ee_origin == SO_EE_ORIGIN_ICMP) {
+            entry->kind = MT_ERRQ_ICMP;
+            entry->icmp_type = ee->ee_type;
+            entry->icmp_code = ee->ee_code;
+            entry->data = ee->ee_info;
+            struct sockaddr_in *offender = (struct sockaddr_in *)SO_EE_OFFENDER(ee);
+            if (offender->sin_family == AF_INET) entry->offender = offender->sin_addr.s_addr;
+            if (msg.msg_namelen >= sizeof(struct sockaddr_in) && from.sin_family == AF_INET) {
+                entry->dest_addr = from.sin_addr.s_addr;
+                entry->dest_port = from.sin_port;
+            }
+        } else {
+            entry->data = ee->ee_info;
+        }
+    }
+    return 1;
+}
+
+int mt_disconnect(int fd) {
+    struct sockaddr unspec;
+    memset(&unspec, 0, sizeof unspec);
+    unspec.sa_family = AF_UNSPEC;
+    RET(connect(fd, &unspec, sizeof unspec));
+}
+
+int mt_accept(int fd, uint32_t *address, uint16_t *port) {
+    struct sockaddr_in peer;
+    socklen_t length = sizeof peer;
+    memset(&peer, 0, sizeof peer);
+    int result = accept4(fd, (struct sockaddr *)&peer, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (result < 0) return -errno;
+    *address = peer.sin_addr.s_addr;
+    *port = peer.sin_port;
+    return result;
+}

@@ -1,0 +1,84 @@
+import Synchronization
+
+/// One connection of a stream: its socket and what the library knows about it.
+///
+/// `@unchecked Sendable`: the `let` properties are immutable and the two `Mutex` properties
+/// synchronise themselves; every `var` is read and written only while the owning stream's
+/// state lock (`TCPStream.core`) is held.
+final class Connection: @unchecked Sendable {
+    /// How a connection ended.
+    enum End: Equatable {
+        /// Both sides closed and every FIN was acknowledged.
+        case graceful
+        /// Reset, timed out or failed; pending calls get `connectionTerminated`.
+        case abnormal(TCPTerminationReason)
+    }
+
+    /// What only the (serialised) senders touch.
+    struct SendCounters {
+        /// Bytes handed to the kernel on this connection.
+        var written: UInt64 = 0
+        /// Whether acknowledgement reports are enabled on the socket.
+        var ackReportsEnabled = false
+    }
+
+    /// What only the (serialised) receivers touch.
+    struct ReceiveCursor {
+        /// Inside an urgent region whose first result has been returned.
+        var urgentMode = false
+    }
+
+    let descriptor: Descriptor
+    let options: TCPOpenOptions
+    let local: Sys.Endpoint
+    let remote: Sys.Endpoint
+    let passive: Bool
+    let epoch: UInt64
+
+    /// Serialises sends (one caller's bytes are never interleaved with another's).
+    let sendLock = Mutex(SendCounters())
+    /// Serialises receives (urgent-region bookkeeping needs one reader at a time).
+    let receiveLock = Mutex(ReceiveCursor())
+
+    // Guarded by the stream's state lock:
+    var registration: Reactor.Registration?
+    var weClosed = false
+    var finAcknowledged = false
+    var peerClosed = false
+    var closingDelivered = false
+    var end: End?
+    var terminateDelivered = false
+    var receivers = 0
+    var dataArrivalArmed = true
+    var urgentAnnounced = false
+    var urgentDiscovered = false
+    /// Bytes written before acknowledgement reports were enabled (their offsets count from here).
+    var ackBase: UInt64 = 0
+    /// Every byte below this count is known to be acknowledged.
+    var ackedThrough: UInt64 = 0
+    var ulpTimer: Reactor.Timer?
+    var ulpLastAcked: UInt64 = 0
+    var ulpLastProgress = ContinuousClock.now
+
+    init(descriptor: Descriptor, options: TCPOpenOptions, local: Sys.Endpoint, remote: Sys.Endpoint, passive: Bool, epoch: UInt64) {
+        self.descriptor = descriptor
+        self.options = options
+        self.local = local
+        self.remote = remote
+        self.passive = passive
+        self.epoch = epoch
+    }
+
+    var isAbnormallyEnded: Bool {
+        if case .abnormal = end { return true }
+        return false
+    }
+
+    /// Records an acknowledgement report: the byte at `offset` (counted from `ackBase`,
+    /// modulo 2^32) and all before it have been acknowledged.
+    func recordAck(offset: UInt32) {
+        let candidate = UInt32(truncatingIfNeeded: ackBase) &+ offset &+ 1
+        let delta = candidate &- UInt32(truncatingIfNeeded: ackedThrough)
+        if delta > 0 && delta < 1 << 31 { ackedThrough += UInt64(delta) }
+    }
+}

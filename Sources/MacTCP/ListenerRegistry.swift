@@ -1,0 +1,211 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#else
+#error("Unsupported platform")
+#endif
+
+/// The library's listening sockets, one per local port, shared by every stream that
+/// passive-opens that port.
+///
+/// MacTCP had no listen backlog: each stream's passive open takes exactly one connection,
+/// several streams may wait on the same port, and while nobody waits nothing listens. Here
+/// the library owns one listening socket per port while at least one stream waits on it; the
+/// reactor accepts each connection and gives it to the first waiting stream (in
+/// `passiveOpen` order) whose remote filter matches. A connection that matches no waiting
+/// stream is reset. When the last waiting stream has its connection the listener is closed,
+/// which resets anything the kernel had already queued.
+final class ListenerRegistry: Sendable {
+    static let shared = ListenerRegistry()
+
+    /// Identifies one waiting passive open.
+    struct Ticket: Equatable, Sendable {
+        let port: UInt16
+        let id: UInt64
+    }
+
+    /// A stream waiting on a port, with its remote filter.
+    struct Waiter {
+        let id: UInt64
+        weak var stream: TCPStream?
+        let remoteHost: UInt32
+        let remotePort: UInt16
+
+        func accepts(_ peer: Sys.Endpoint) -> Bool {
+            (remoteHost == 0 || remoteHost == peer.host) && (remotePort == 0 || remotePort == peer.port)
+        }
+    }
+
+    private struct Entry {
+        let listener: Listener
+        var waiters: [Waiter]
+    }
+
+    private struct Table {
+        var entries: [UInt16: Entry] = [:]
+        var nextID: UInt64 = 1
+    }
+
+    private let table = Mutex(Table())
+
+    /// Adds a waiting stream on `port` (0: a new listener on a port the system chooses) and
+    /// returns its ticket and the listener's local address.
+    func enqueue(
+        _ stream: TCPStream,
+        port: UInt16,
+        remoteHost: UInt32,
+        remotePort: UInt16
+    ) throws(MacTCPError) -> (Ticket, Sys.Endpoint) {
+        try table.withLock { table throws(MacTCPError) -> (Ticket, Sys.Endpoint) in
+            let id = table.nextID
+            table.nextID += 1
+            let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort)
+            if port != 0, var entry = table.entries[port] {
+                entry.waiters.append(waiter)
+                table.entries[port] = entry
+                return (Ticket(port: port, id: id), entry.listener.endpoint)
+            }
+            let listener = try Listener.open(port: port)
+            table.entries[listener.endpoint.port] = Entry(listener: listener, waiters: [waiter])
+            return (Ticket(port: listener.endpoint.port, id: id), listener.endpoint)
+        }
+    }
+
+    /// Removes a waiting stream; closes the listener if nobody else waits.
+    func cancel(_ ticket: Ticket) {
+        let closing = table.withLock { table -> Listener? in
+            guard var entry = table.entries[ticket.port] else { return nil }
+            entry.waiters.removeAll { $0.id == ticket.id }
+            if entry.waiters.isEmpty {
+                table.entries[ticket.port] = nil
+                return entry.listener
+            }
+            table.entries[ticket.port] = entry
+            return nil
+        }
+        closing?.close()
+    }
+
+    /// Gives an accepted connection to the first waiting stream whose filter matches, or
+    /// resets it. Returns false when the listener has no waiter left (and has been closed).
+    func handOff(_ connection: (fd: Int32, peer: Sys.Endpoint), from listener: Listener) -> Bool {
+        while true {
+            let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
+                let port = listener.endpoint.port
+                guard var entry = table.entries[port], entry.listener === listener else { return (nil, nil, false) }
+                guard let index = entry.waiters.firstIndex(where: { $0.accepts(connection.peer) }) else {
+                    return (nil, nil, true)
+                }
+                let waiter = entry.waiters.remove(at: index)
+                if entry.waiters.isEmpty {
+                    table.entries[port] = nil
+                    return (waiter, entry.listener, false)
+                }
+                table.entries[port] = entry
+                return (waiter, nil, true)
+            }
+            guard let waiter else {
+                Listener.reset(connection.fd)
+                return remaining
+            }
+            let ticket = Ticket(port: listener.endpoint.port, id: waiter.id)
+            let adopted = waiter.stream?.adopt(connection.fd, peer: connection.peer, ticket: ticket) ?? false
+            if adopted {
+                closing?.close()
+                return remaining
+            }
+            if let closing {
+                closing.close()
+                Listener.reset(connection.fd)
+                return false
+            }
+        }
+    }
+}
+
+/// A listening socket owned by the ``ListenerRegistry``.
+final class Listener: ReactorHandler {
+    let descriptor: Descriptor
+    let endpoint: Sys.Endpoint
+    private let registration = Mutex<Reactor.Registration?>(nil)
+
+    private init(descriptor: Descriptor, endpoint: Sys.Endpoint) {
+        self.descriptor = descriptor
+        self.endpoint = endpoint
+    }
+
+    /// Binds and listens on `port` of every local address (0: the system picks a port).
+    static func open(port: UInt16) throws(MacTCPError) -> Listener {
+        let fd = Sys.tcpSocket()
+        guard fd >= 0 else {
+            throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: -fd, detail: "cannot create a socket")
+        }
+        let descriptor = Descriptor(fd)
+        _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
+        SocketOptions.applyCommon(fd)
+        let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: port))
+        if bound < 0 {
+            descriptor.retire()
+            let error = Int32(-bound)
+            if bound == Errno.addressInUse {
+                throw MacTCPError.duplicateSocket.with(
+                    operation: "passiveOpen",
+                    errno: error,
+                    detail: "port \(port) is already in use by another socket"
+                )
+            }
+            throw MacTCPError.ipBadAddr.with(operation: "passiveOpen", errno: error, detail: "cannot bind port \(port)")
+        }
+        let listening = Sys.listen(fd, backlog: 128)
+        guard listening >= 0, let endpoint = Sys.localEndpoint(fd) else {
+            descriptor.retire()
+            throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen")
+        }
+        let listener = Listener(descriptor: descriptor, endpoint: endpoint)
+        switch Reactor.shared.register(descriptor, events: EpollEvents.listener, handler: listener) {
+        case .success(let registration):
+            listener.registration.withLock { $0 = registration }
+        case .failure(let error):
+            descriptor.retire()
+            throw error.with(operation: "passiveOpen")
+        }
+        return listener
+    }
+
+    /// Stops listening; the kernel resets connections still queued.
+    func close() {
+        if let registration = registration.withLock({ $0.take() }) {
+            Reactor.shared.deregister(registration, descriptor)
+        }
+        descriptor.retire()
+    }
+
+    /// Resets and closes an accepted connection nobody takes.
+    static func reset(_ fd: Int32) {
+        _ = Sys.setResetOnClose(fd)
+        Sys.close(fd)
+    }
+
+    func handle(events: UInt32) {
+        while true {
+            var failure: Int32 = 0
+            let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Sys.Endpoint)? in
+                switch Sys.accept(fd) {
+                case .success(let accepted): return accepted
+                case .failure(let error):
+                    failure = error.errno
+                    return nil
+                }
+            } ?? nil
+            guard let accepted else {
+                // Out of descriptors or memory: the edge is gone, so try again shortly.
+                if failure != 0 && failure != EAGAIN && failure != EWOULDBLOCK && !descriptor.isRetired {
+                    Reactor.shared.schedule(after: .milliseconds(100)) { [self] in handle(events: events) }
+                }
+                return
+            }
+            if !ListenerRegistry.shared.handOff(accepted, from: self) { return }
+        }
+    }
+}

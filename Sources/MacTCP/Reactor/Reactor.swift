@@ -1,0 +1,163 @@
+import CMacTCP
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#else
+#error("Unsupported platform")
+#endif
+
+/// The one thread that watches every socket of the library.
+///
+/// It blocks in `epoll_wait` (edge-triggered registrations), hands each event to the
+/// registration's handler and runs due timers. Blocking MacTCP calls do not go through it:
+/// they make their system calls on the caller's thread; the reactor only produces events,
+/// accepts connections for waiting passive opens, signals close completion and runs timers.
+///
+/// Each registration's 64-bit epoll tag is (generation << 32 | slot). A slot's generation
+/// changes when it is freed, so an event still queued for a descriptor number that has since
+/// been closed and reused never reaches the new owner's handler.
+final class Reactor: Sendable {
+    /// The process-wide reactor, started on first use.
+    static let shared = Reactor()
+
+    /// A registration of a descriptor with the reactor.
+    struct Registration: Sendable, Equatable {
+        fileprivate let slot: UInt32
+        fileprivate let generation: UInt32
+        fileprivate var tag: UInt64 { UInt64(generation) << 32 | UInt64(slot) }
+    }
+
+    /// A timer returned by ``schedule(after:_:)``.
+    struct Timer: Sendable, Equatable {
+        fileprivate let id: UInt64
+    }
+
+    private struct Slot {
+        var generation: UInt32 = 0
+        weak var handler: (any ReactorHandler)?
+    }
+
+    private struct Table {
+        var slots: [Slot] = []
+        var free: [UInt32] = []
+    }
+
+    private static let wakeTag = UInt64.max
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let table = Mutex(Table())
+    private let timers = Mutex(TimerQueue())
+
+    private init() {
+        epollFD = mt_epoll_create()
+        wakeFD = mt_eventfd()
+        precondition(epollFD >= 0 && wakeFD >= 0, "MacTCP: cannot create the reactor's epoll instance")
+        _ = mt_epoll_ctl(epollFD, 1, wakeFD, EpollEvents.input | EpollEvents.edgeTriggered, Self.wakeTag)
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let created = pthread_create(&thread, nil, { context in
+            let reactor = Unmanaged<Reactor>.fromOpaque(context!).takeRetainedValue()
+            reactor.run()
+            return nil
+        }, context)
+        precondition(created == 0, "MacTCP: cannot start the reactor thread")
+        pthread_detach(thread)
+    }
+
+    /// Starts watching `descriptor`; returns nil with the errno when epoll refuses.
+    func register(_ descriptor: Descriptor, events: UInt32, handler: any ReactorHandler) -> Result<Registration, MacTCPError> {
+        let registration = table.withLock { table -> Registration in
+            let slot: UInt32
+            if let reused = table.free.popLast() {
+                slot = reused
+            } else {
+                slot = UInt32(table.slots.count)
+                table.slots.append(Slot())
+            }
+            table.slots[Int(slot)].handler = handler
+            return Registration(slot: slot, generation: table.slots[Int(slot)].generation)
+        }
+        let result = descriptor.withDescriptor { fd in
+            mt_epoll_ctl(epollFD, 1, fd, events, registration.tag)
+        } ?? -EBADF
+        if result < 0 {
+            release(registration)
+            let error = -result
+            let code: MacTCPError = Errno.isResourceShortage(error) ? .insufficientResources : .invalidStreamPtr
+            return .failure(code.with(operation: "register", errno: error))
+        }
+        return .success(registration)
+    }
+
+    /// Stops watching `descriptor`. Call before retiring the descriptor.
+    func deregister(_ registration: Registration, _ descriptor: Descriptor) {
+        _ = descriptor.withDescriptor { fd in mt_epoll_ctl(epollFD, 2, fd, 0, 0) }
+        release(registration)
+    }
+
+    private func release(_ registration: Registration) {
+        table.withLock { table in
+            let index = Int(registration.slot)
+            guard table.slots[index].generation == registration.generation else { return }
+            table.slots[index].generation &+= 1
+            table.slots[index].handler = nil
+            table.free.append(registration.slot)
+        }
+    }
+
+    /// Runs `action` on the reactor thread after `delay` (it must not block).
+    @discardableResult
+    func schedule(after delay: Duration, _ action: @escaping @Sendable () -> Void) -> Timer {
+        let deadline = ContinuousClock.now.advanced(by: delay)
+        let (id, earliest) = timers.withLock { timers in
+            let id = timers.schedule(at: deadline, action)
+            return (id, timers.nextDeadline == deadline)
+        }
+        if earliest { _ = mt_eventfd_signal(wakeFD) }
+        return Timer(id: id)
+    }
+
+    /// Disarms a timer; harmless if it has already run.
+    func cancel(_ timer: Timer) {
+        timers.withLock { $0.cancel(timer.id) }
+    }
+
+    private func run() {
+        let capacity = 64
+        var events = [UInt32](repeating: 0, count: capacity)
+        var tags = [UInt64](repeating: 0, count: capacity)
+        while true {
+            let timeout = timers.withLock { timers -> Int32 in
+                guard let next = timers.nextDeadline else { return -1 }
+                let left = next - ContinuousClock.now
+                if left <= .zero { return 0 }
+                let (seconds, attoseconds) = left.components
+                return Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+            }
+            let count = mt_epoll_wait(epollFD, &events, &tags, Int32(capacity), timeout)
+            if count > 0 {
+                for index in 0..<Int(count) {
+                    dispatch(tag: tags[index], events: events[index])
+                }
+            }
+            let due = timers.withLock { $0.takeDue(ContinuousClock.now) }
+            for action in due { action() }
+        }
+    }
+
+    private func dispatch(tag: UInt64, events: UInt32) {
+        if tag == Self.wakeTag {
+            _ = mt_eventfd_drain(wakeFD)
+            return
+        }
+        let slot = Int(tag & 0xFFFF_FFFF)
+        let generation = UInt32(tag >> 32)
+        let handler = table.withLock { table -> (any ReactorHandler)? in
+            guard slot < table.slots.count, table.slots[slot].generation == generation else { return nil }
+            return table.slots[slot].handler
+        }
+        handler?.handle(events: events)
+    }
+}

@@ -1,0 +1,21 @@
+/// The result of ``TCPStream/receive(timeout:maxLength:)``: MacTCP's `(data, urgent, mark)`.
+///
+/// Urgent data (every byte up to the urgent pointer, RFC 793) never shares a result with
+/// normal data. The first result of an urgent region has ``urgent`` set; the result that ends
+/// with the region's last byte has ``mark`` set; both are set when one result holds the whole
+/// region, and results in between have neither.
+public struct TCPReceived: Sendable, Equatable {
+    /// The bytes received, at least one.
+    public var data: [UInt8]
+    /// This result starts an urgent region.
+    public var urgent: Bool
+    /// This result ends with the last byte of an urgent region (the urgent mark).
+    public var mark: Bool
+
+    /// Creates a result.
+    public init(data: [UInt8], urgent: Bool, mark: Bool) {
+        self.data = data
+        self.urgent = urgent
+        self.mark = mark
+    }
+}

@@ -1,0 +1,201 @@
+#if canImport(Glibc)
+import Glibc
+#else
+#error("Unsupported platform")
+#endif
+
+extension TCPStream {
+    /// The most one receive reads, whatever `maxLength` says (bounds the buffer allocated).
+    static let largestRead = 4 << 20
+
+    /// Receives data: returns as soon as some is available, up to `maxLength` bytes.
+    ///
+    /// Urgent data (RFC 793: every byte up to the urgent pointer) comes before normal data
+    /// and never in the same result. The first result of an urgent region has `urgent` set;
+    /// the result ending with the region's last byte has `mark` set (both when one result
+    /// holds it all); results in between have neither. Receiving stays allowed after this
+    /// side's `close()`.
+    ///
+    /// - Parameters:
+    ///   - timeout: How long to wait for data; `.zero` waits without limit.
+    ///   - maxLength: The most bytes to return, at least 1.
+    /// - Returns: The data with its urgent and mark flags.
+    /// - Throws: ``MacTCPError/commandTimeout`` when no data came in time;
+    ///   ``MacTCPError/connectionClosing`` when the peer has closed and every byte has been
+    ///   read; ``MacTCPError/connectionTerminated`` when the connection was reset, aborted or
+    ///   timed out; ``MacTCPError/connectionDoesntExist`` without a connection;
+    ///   ``MacTCPError/invalidLength`` for `maxLength` below 1 or a negative timeout;
+    ///   ``MacTCPError/invalidStreamPtr`` after `release()`.
+    ///
+    /// The corresponding MacTCP call is `TCPRcv`.
+    public func receive(timeout: Duration, maxLength: Int = 65536) throws -> TCPReceived {
+        let operation = "receive"
+        try Timeouts.validate(timeout, operation: operation)
+        let connection = try core.withLock { state throws(MacTCPError) -> Connection in
+            let connection = try usableConnection(state, operation, closedOK: true)
+            if maxLength < 1 {
+                throw MacTCPError.invalidLength.with(operation: operation, detail: "maxLength must be at least 1, not \(maxLength)")
+            }
+            connection.receivers += 1
+            return connection
+        }
+        var markReached = false
+        defer {
+            core.withLock { _ in
+                connection.receivers -= 1
+                connection.dataArrivalArmed = true
+                if markReached {
+                    connection.urgentAnnounced = false
+                    connection.urgentDiscovered = false
+                }
+            }
+        }
+        let deadline = Deadline(timeout: timeout)
+        let result = try connection.receiveLock.withLock { cursor throws(MacTCPError) -> TCPReceived in
+            try receive(on: connection, cursor: &cursor, deadline: deadline,
+                        maxLength: min(maxLength, Self.largestRead), operation: operation)
+        }
+        markReached = result.mark
+        return result
+    }
+
+    /// One attempt's outcome.
+    private enum Attempt {
+        case data(TCPReceived)
+        case wait
+        case endOfStream
+        case failed(Int)
+        case gone
+    }
+
+    private func receive(
+        on connection: Connection,
+        cursor: inout Connection.ReceiveCursor,
+        deadline: Deadline,
+        maxLength: Int,
+        operation: String
+    ) throws(MacTCPError) -> TCPReceived {
+        while true {
+            let attempt = connection.descriptor.withDescriptor { fd -> Attempt in
+                let ready = Sys.poll(fd, events: Sys.pollIn | Sys.pollPri, timeoutMilliseconds: deadline.pollMilliseconds)
+                if ready < 0 { return .failed(ready) }
+                if ready == 0 { return .wait }
+                if ready & Int(Sys.pollIn | Sys.pollPri) == 0 && ready & Sys.pollErr != 0 && ready & Sys.pollHup == 0 {
+                    // Only the error queue or an ICMP report: let the shared path take it.
+                    return .wait
+                }
+                return read(fd, cursor: &cursor, urgentPending: ready & Int(Sys.pollPri) != 0, maxLength: maxLength)
+            } ?? .gone
+            switch attempt {
+            case .data(let result):
+                if result.urgent {
+                    core.withLock { _ in connection.urgentDiscovered = true }
+                }
+                noteIfAllRead(connection)
+                return result
+            case .wait:
+                try checkStillConnected(connection, operation)
+                observe(connection, reported: EpollEvents.error)
+                if deadline.hasPassed {
+                    throw MacTCPError.commandTimeout.with(operation: operation, detail: "no data arrived in time")
+                }
+            case .endOfStream:
+                try endOfStream(connection, operation)
+            case .failed(let result):
+                if let error = failure(result, on: connection, operation: operation) { throw error }
+            case .gone:
+                throw terminated(operation)
+            }
+        }
+    }
+
+    /// Reads once, applying the urgent-mark algorithm (linux-mapping §1): the kernel stops
+    /// a read in front of the last urgent byte; `sockatmark` tells when the next byte is
+    /// that byte, which is then read as the end of the region.
+    private func read(_ fd: Int32, cursor: inout Connection.ReceiveCursor, urgentPending: Bool, maxLength: Int) -> Attempt {
+        var urgent = false
+        var mark = false
+        if urgentPending && !cursor.urgentMode {
+            // Everything up to the urgent pointer is urgent data: a new region starts here.
+            cursor.urgentMode = true
+            urgent = true
+        }
+        var count = 0
+        var failure = 0
+        let data = [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            if urgentPending && Sys.atMark(fd) == 1 {
+                // The next byte is the last urgent byte: it ends the region by itself.
+                let n = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<1]), flags: Sys.msgDontWait)
+                if n == 1 {
+                    count = 1
+                    mark = true
+                } else {
+                    failure = n == 0 ? 0 : n
+                }
+                initialized = max(count, 0)
+                return
+            }
+            let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
+            guard n > 0 else {
+                failure = n
+                initialized = 0
+                return
+            }
+            count = n
+            if urgentPending && Sys.atMark(fd) == 1 {
+                // The read stopped right before the last urgent byte: take it too if it fits.
+                if n < maxLength {
+                    let m = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[n..<(n + 1)]), flags: Sys.msgDontWait)
+                    if m == 1 {
+                        count += 1
+                        mark = true
+                    }
+                }
+            }
+            initialized = count
+        }
+        if count == 0 {
+            if failure == 0 { return .endOfStream }
+            if failure == Errno.again {
+                if urgent { cursor.urgentMode = false }
+                return .wait
+            }
+            return .failed(failure)
+        }
+        if mark {
+            if !cursor.urgentMode { urgent = true }
+            cursor.urgentMode = false
+        }
+        return .data(TCPReceived(data: data, urgent: urgent, mark: mark))
+    }
+
+    /// End of stream: `connectionClosing`, unless the connection was reset or aborted (the
+    /// reactor may have taken the reset's error first), in which case `connectionTerminated`.
+    private func endOfStream(_ connection: Connection, _ operation: String) throws(MacTCPError) -> Never {
+        let broken = core.withLock { state -> Bool in
+            guard isCurrent(connection, state), !connection.isAbnormallyEnded else { return true }
+            connection.peerClosed = true
+            deliverClosing(connection)
+            return false
+        }
+        if broken { throw terminated(operation) }
+        throw MacTCPError.connectionClosing.with(
+            operation: operation,
+            detail: "the peer has closed the connection and every byte has been read"
+        )
+    }
+
+    /// After a read: if the peer has closed and nothing is left, `.closing` is due now (no
+    /// further edge will come to tell the reactor).
+    private func noteIfAllRead(_ connection: Connection) {
+        let peerClosed = core.withLock { _ in connection.peerClosed && !connection.closingDelivered }
+        guard peerClosed else { return }
+        let unread = connection.descriptor.withDescriptor { Sys.inputQueue($0) } ?? -1
+        if unread == 0 {
+            core.withLock { state in
+                if isCurrent(connection, state) { deliverClosing(connection) }
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+/// A MacTCP TCP stream: one connection at a time, opened passively or actively, with
+/// MacTCP's send, receive, close, abort and status calls and its event routine (the ASR).
+///
+/// A stream can be used from several threads at once (one thread receiving while another
+/// sends is the normal case) and can be opened again after its connection has ended.
+///
+/// ```swift
+/// let server = try TCPStream()
+/// try server.passiveOpen(port: 7000)
+/// let client = try TCPStream()
+/// try client.activeOpen(host: IPv4.loopback, remotePort: 7000)
+/// try server.wait()
+/// try client.send(Array("hello".utf8))
+/// let result = try server.receive(timeout: .seconds(5))
+/// ```
+///
+/// The corresponding MacTCP call for creating a stream is `TCPCreate`; the Python `mactcp`
+/// module's is `TCPCreate(size)`.
+public final class TCPStream: Sendable {
+    /// The stream's life: which kind of connection it has, if any.
+    enum Phase {
+        /// No connection: never opened, aborted, or an open failed.
+        case idle
+        /// A passive open is waiting for a client.
+        case listening(PendingPassiveOpen)
+        /// An active open is in progress on this descriptor.
+        case connecting(Descriptor)
+        /// A connection exists (it may have ended; see `Connection.end`).
+        case connected(Connection)
+    }
+
+    /// A passive open waiting for a client.
+    struct PendingPassiveOpen {
+        let ticket: ListenerRegistry.Ticket
+        let options: TCPOpenOptions
+        var timer: Reactor.Timer?
+    }
+
+    struct State {
+        var released = false
+        var phase = Phase.idle
+        var epoch: UInt64 = 0
+        var sockName = Sys.Endpoint.none
+        /// The failure of the last passive open, until `wait()` reports it.
+        var passiveFailure: MacTCPError?
+    }
+
+    let core = ConditionLock(State())
+    let events = EventDelivery()
+    /// The receive buffer size asked for at creation; nil for the kernel's autotuning.
+    let receiveBufferSize: Int?
+
+    /// Creates a stream.
+    ///
+    /// - Parameter receiveBufferSize: The receive buffer, and so the window offered to peers,
+    ///   in bytes (at least 4096, MacTCP's minimum); nil leaves the kernel's autotuning on.
+    /// - Throws: ``MacTCPError/invalidLength`` when the size is below 4096.
+    ///
+    /// The corresponding MacTCP call is `TCPCreate`.
+    public init(receiveBufferSize: Int? = nil) throws {
+        if let size = receiveBufferSize, size < 4096 || size > Int(Int32.max) {
+            throw MacTCPError.invalidLength.with(
+                operation: "init",
+                detail: "receiveBufferSize must be at least 4096 bytes (MacTCP's minimum) and at most \(Int32.max), not \(size)"
+            )
+        }
+        self.receiveBufferSize = receiveBufferSize
+    }
+
+    deinit {
+        release()
+    }
+
+    /// The asynchronous service routine: called with each event and its detail.
+    ///
+    /// It runs on a serial queue of its own, never on the thread that made a call and never on
+    /// the thread that watches the sockets; one stream's events arrive in order, one at a time,
+    /// and none is dropped. Any stream call, blocking ones included, may be made from it.
+    /// See ``TCPEvent`` for the events and their details.
+    ///
+    /// The corresponding MacTCP field is the `notifyProc` of `TCPCreate`; in Python, `asr`.
+    public var asr: (@Sendable (TCPEvent, Int) -> Void)? {
+        get { events.asr }
+        set { events.asr = newValue }
+    }
+
+    /// Whether no passive open is pending (true also when none was ever started).
+    ///
+    /// The corresponding Python `mactcp` call is `isdone()`.
+    public var isDone: Bool {
+        core.withLock { state in
+            if case .listening = state.phase { return false }
+            return true
+        }
+    }
+
+    /// Blocks until the pending passive open completes, and throws its failure once.
+    ///
+    /// Returns at once when no passive open is pending.
+    ///
+    /// - Throws: The passive open's failure: ``MacTCPError/commandTimeout`` (no client in
+    ///   time), ``MacTCPError/connectionTerminated`` (cancelled by `abort` or `release`);
+    ///   ``MacTCPError/invalidStreamPtr`` after `release()`.
+    ///
+    /// The corresponding Python `mactcp` call is `wait()`.
+    public func wait() throws {
+        let failure = try core.wait(until: .never) { state throws(MacTCPError) -> MacTCPError?? in
+            if case .listening = state.phase { return nil }
+            if state.released && state.passiveFailure == nil {
+                throw MacTCPError.invalidStreamPtr.with(operation: "wait", detail: "the stream has been released")
+            }
+            defer { state.passiveFailure = nil }
+            return .some(state.passiveFailure)
+        }
+        if let failure = failure ?? nil { throw failure }
+    }
+
+    /// The local address and port of the stream: of its connection, or of the port its
+    /// passive open waits on (the real port also when 0 was asked for). `(0, 0)` before any
+    /// open and after `release()`.
+    ///
+    /// The corresponding Python `mactcp` call is `GetSockName()`.
+    public func getSockName() -> (host: UInt32, port: UInt16) {
+        core.withLock { state in
+            state.released ? (0, 0) : (state.sockName.host, state.sockName.port)
+        }
+    }
+
+    /// Releases the stream: aborts its connection (the peer gets a reset and the ASR
+    /// ``TCPEvent/terminate`` with ``TCPTerminationReason/ulpAbort``), cancels a pending
+    /// passive open (``TCPEvent/passiveOpenDone`` with ``MacTCPError/connectionTerminated``)
+    /// and closes the socket. Calls blocked on the stream return with
+    /// ``MacTCPError/connectionTerminated``; every later call throws
+    /// ``MacTCPError/invalidStreamPtr``. Releasing twice does nothing. `deinit` releases too.
+    ///
+    /// The corresponding MacTCP call is `TCPRelease`.
+    public func release() {
+        let previous = core.withLock { state -> Phase? in
+            guard !state.released else { return nil }
+            state.released = true
+            let phase = state.phase
+            state.phase = .idle
+            state.sockName = .none
+            switch phase {
+            case .idle, .connecting:
+                break
+            case .listening(let pending):
+                cancelPassiveOpen(pending, in: &state, failure: .connectionTerminated)
+            case .connected(let connection):
+                endConnectionByUser(connection)
+            }
+            return phase
+        }
+        if case .connecting(let descriptor) = previous {
+            _ = descriptor.withDescriptor { Sys.disconnect($0) }
+            descriptor.retire()
+        }
+        core.broadcast()
+    }
+
+    // MARK: - Shared internals
+
+    /// Throws `invalidStreamPtr` after `release()`.
+    func checkNotReleased(_ state: State, _ operation: String) throws(MacTCPError) {
+        if state.released {
+            throw MacTCPError.invalidStreamPtr.with(operation: operation, detail: "the stream has been released")
+        }
+    }
+
+    /// The connection a data call may use, or the MacTCP error for the stream's state.
+    /// `closedOK`: receiving stays allowed after our own close and after a graceful end.
+    func usableConnection(_ state: State, _ operation: String, closedOK: Bool) throws(MacTCPError) -> Connection {
+        try checkNotReleased(state, operation)
+        switch state.phase {
+        case .idle:
+            throw MacTCPError.connectionDoesntExist.with(operation: operation, detail: "the stream has no connection")
+        case .listening:
+            throw MacTCPError.connectionDoesntExist.with(
+                operation: operation,
+                detail: "the stream's passive open is still waiting for a client"
+            )
+        case .connecting:
+            throw MacTCPError.connectionDoesntExist.with(operation: operation, detail: "the stream's active open is in progress")
+        case .connected(let connection):
+            if connection.isAbnormallyEnded {
+                throw MacTCPError.connectionTerminated.with(operation: operation, detail: "the connection was broken")
+            }
+            if !closedOK && (connection.weClosed || connection.end == .graceful) {
+                throw MacTCPError.connectionClosing.with(
+                    operation: operation,
+                    detail: connection.end == .graceful
+                        ? "the connection has been closed by both sides" : "close() was already called on this connection"
+                )
+            }
+            return connection
+        }
+    }
+
+    /// Whether `connection` is still this stream's current connection.
+    func isCurrent(_ connection: Connection, _ state: State) -> Bool {
+        if case .connected(let current) = state.phase { return current === connection }
+        return false
+    }
+
+    /// Throws `connectionExists` unless the stream may be opened now; cleans up an ended
+    /// connection and starts a new epoch.
+    func beginOpen(_ state: inout State, _ operation: String) throws(MacTCPError) {
+        try checkNotReleased(state, operation)
+        switch state.phase {
+        case .idle:
+            break
+        case .listening:
+            throw MacTCPError.connectionExists.with(operation: operation, detail: "a passive open is already pending on this stream")
+        case .connecting:
+            throw MacTCPError.connectionExists.with(operation: operation, detail: "an active open is already in progress on this stream")
+        case .connected(let connection):
+            guard connection.end != nil else {
+                throw MacTCPError.connectionExists.with(operation: operation, detail: "the stream already has a connection")
+            }
+            dispose(connection)
+            state.phase = .idle
+        }
+        state.epoch &+= 1
+        state.passiveFailure = nil
+    }
+
+    /// Stops watching a connection's socket and closes it once nobody uses it.
+    /// Called with the state lock held.
+    func dispose(_ connection: Connection) {
+        if let registration = connection.registration {
+            Reactor.shared.deregister(registration, connection.descriptor)
+            connection.registration = nil
+        }
+        if let timer = connection.ulpTimer {
+            Reactor.shared.cancel(timer)
+            connection.ulpTimer = nil
+        }
+        connection.descriptor.retire()
+    }
+
+    /// Ends a connection because this side aborted it (abort or release): reset, discard
+    /// data both ways, deliver `.terminate(ulpAbort)`. Called with the state lock held.
+    func endConnectionByUser(_ connection: Connection) {
+        if connection.end == nil {
+            connection.end = .abnormal(.ulpAbort)
+        }
+        if !connection.terminateDelivered {
+            connection.terminateDelivered = true
+            let reason: TCPTerminationReason = connection.end == .graceful ? .ulpClose : .ulpAbort
+            events.post(.terminate, reason.rawValue)
+        }
+        _ = connection.descriptor.withDescriptor { Sys.disconnect($0) }
+        dispose(connection)
+    }
+}
