@@ -1,0 +1,73 @@
+import Foundation
+import MacTCP
+import Synchronization
+import Testing
+
+/// A connected pair: a MacTCP stream and a plain-socket peer.
+struct Pair {
+    let stream: TCPStream
+    let peer: Peer
+}
+
+/// A MacTCP stream that actively opened a connection to a plain listening socket.
+func activePair(events: EventLog? = nil, options: TCPOpenOptions = .init(), receiveBufferSize: Int? = nil) throws -> Pair {
+    let listener = try Peer.listener()
+    let stream = try TCPStream(receiveBufferSize: receiveBufferSize)
+    events?.attach(to: stream)
+    try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: .seconds(5), options: options)
+    let peer = try listener.accept()
+    return Pair(stream: stream, peer: peer)
+}
+
+/// A MacTCP stream that passively opened and took a plain socket's connection.
+func passivePair(events: EventLog? = nil, options: TCPOpenOptions = .init()) throws -> Pair {
+    let stream = try TCPStream()
+    events?.attach(to: stream)
+    try stream.passiveOpen(port: 0, timeout: .seconds(5), options: options)
+    let peer = try Peer.connect(port: stream.getSockName().port)
+    try stream.wait()
+    return Pair(stream: stream, peer: peer)
+}
+
+/// Asserts that `body` throws the MacTCP error `expected`.
+func expectMacTCPError(
+    _ expected: MacTCPError,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) {
+    do {
+        try body()
+        Issue.record("expected \(expected.name) (\(expected.code)), but the call succeeded", sourceLocation: sourceLocation)
+    } catch let error as MacTCPError {
+        #expect(error == expected, "expected \(expected.name), got \(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(expected.name), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+/// Runs `body` on a new thread and gives back its result (a blocking call in the background).
+final class Background<T: Sendable>: Sendable {
+    private let result = Mutex<Result<T, any Error>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () throws -> T) {
+        let thread = Thread { [self] in
+            let value = Result { try body() }
+            result.withLock { $0 = value }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Waits for the result; throws if the deadline passes.
+    func value(timeout: Double = 10) throws -> Result<T, any Error> {
+        guard done.wait(timeout: .now() + timeout) == .success else {
+            throw PeerError(description: "background call did not finish in \(timeout) s")
+        }
+        done.signal()
+        return result.withLock { $0! }
+    }
+
+    /// Whether the call has finished yet.
+    var isFinished: Bool { result.withLock { $0 != nil } }
+}
