@@ -172,6 +172,13 @@ final class Peer: @unchecked Sendable {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, 4)
     }
 
+    /// Acknowledges at once instead of delaying (the kernel leaves quick-ack mode again after
+    /// a while, so set it around each read).
+    func setQuickAck() {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), Int32(TCP_QUICKACK), &one, 4)
+    }
+
     var atMark: Bool { sockatmark(fd) == 1 }
 
     func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }

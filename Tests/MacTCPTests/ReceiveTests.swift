@@ -1,0 +1,105 @@
+import Glibc
+import MacTCP
+import Testing
+
+@Suite("Receive: timeouts, end of stream, reset", .timeLimit(.minutes(1)))
+struct ReceiveTests {
+    @Test("no data within the timeout is commandTimeout, after the timeout and not long after")
+    func timeout() throws {
+        let pair = try activePair()
+        let start = Clock.now
+        expectMacTCPError(.commandTimeout) { _ = try pair.stream.receive(timeout: .milliseconds(200)) }
+        let elapsed = Clock.now - start
+        #expect(elapsed >= 0.19 && elapsed < 1.5)
+        // The Double form behaves the same.
+        expectMacTCPError(.commandTimeout) { _ = try pair.stream.receive(timeout: 0.05) }
+        // Still usable afterwards.
+        try pair.peer.send("x")
+        #expect(try pair.stream.receive(timeout: 5).data == [120])
+    }
+
+    @Test("a zero timeout waits without limit")
+    func zeroTimeoutWaits() throws {
+        let pair = try activePair()
+        let stream = pair.stream
+        let pending = Background { try stream.receive(timeout: .zero) }
+        usleep(300_000)
+        #expect(!pending.isFinished)
+        try pair.peer.send("late")
+        #expect(try pending.value().get().data == Array("late".utf8))
+    }
+
+    @Test("maxLength bounds each result")
+    func maxLength() throws {
+        let pair = try activePair()
+        try pair.peer.send("0123456789")
+        try pair.peer.waitUnread(0)
+        try waitUntil("10 unread") { try pair.stream.status().amtUnreadData == 10 }
+        #expect(try pair.stream.receive(timeout: 5, maxLength: 3).data == Array("012".utf8))
+        #expect(try pair.stream.receive(timeout: 5, maxLength: 100).data == Array("3456789".utf8))
+        expectMacTCPError(.invalidLength) { _ = try pair.stream.receive(timeout: 5, maxLength: 0) }
+    }
+
+    @Test("after the peer closes and every byte is read: connectionClosing, every time")
+    func endOfStream() throws {
+        let log = EventLog()
+        let pair = try activePair(events: log)
+        try pair.peer.send("last words")
+        pair.peer.shutdownWrite()
+        var data: [UInt8] = []
+        while data.count < 10 { data += try pair.stream.receive(timeout: 5).data }
+        #expect(data == Array("last words".utf8))
+        expectMacTCPError(.connectionClosing) { _ = try pair.stream.receive(timeout: 5) }
+        expectMacTCPError(.connectionClosing) { _ = try pair.stream.receive(timeout: 5) }
+        try log.wait(for: .closing)
+        log.settle()
+        #expect(log.count(.closing) == 1)
+        // Sending is still allowed after the peer's half-close.
+        try pair.stream.send("reply")
+        #expect(try pair.peer.receive(exactly: 5) == Array("reply".utf8))
+    }
+
+    @Test("a remote reset: receive and send throw connectionTerminated, .terminate(remoteAbort) once")
+    func remoteReset() throws {
+        let log = EventLog()
+        let pair = try activePair(events: log)
+        let stream = pair.stream
+        let pending = Background { try stream.receive(timeout: 5) }
+        usleep(100_000)
+        pair.peer.reset()
+        let result = try pending.value()
+        #expect(throws: MacTCPError.connectionTerminated) { try result.get() }
+        expectMacTCPError(.connectionTerminated) { _ = try stream.receive(timeout: 1) }
+        expectMacTCPError(.connectionTerminated) { try stream.send("x") }
+        expectMacTCPError(.connectionTerminated) { try stream.close() }
+        try log.wait(for: .terminate)
+        log.settle()
+        #expect(log.details(.terminate) == [TCPTerminationReason.remoteAbort.rawValue])
+        #expect(try stream.status().state == .closed)
+    }
+
+    @Test("a reset while nobody is blocked is found by the reactor: .terminate(remoteAbort) once")
+    func remoteResetIdle() throws {
+        let log = EventLog()
+        let pair = try passivePair(events: log)
+        pair.peer.reset()
+        try log.wait(for: .terminate)
+        log.settle()
+        #expect(log.details(.terminate) == [TCPTerminationReason.remoteAbort.rawValue])
+        expectMacTCPError(.connectionTerminated) { _ = try pair.stream.receive(timeout: 1) }
+    }
+
+    @Test("negative, NaN and infinite Double timeouts are invalidLength")
+    func badDoubleTimeouts() throws {
+        let pair = try activePair()
+        for bad in [-1.0, .nan, .infinity, -.infinity, 1e300] {
+            expectMacTCPError(.invalidLength) { _ = try pair.stream.receive(timeout: bad) }
+        }
+        expectMacTCPError(.invalidLength) { _ = try pair.stream.receive(timeout: .seconds(-1)) }
+        do {
+            _ = try pair.stream.receive(timeout: -1)
+        } catch let error as MacTCPError {
+            #expect(error.description.contains("timeout"))
+        }
+    }
+}
