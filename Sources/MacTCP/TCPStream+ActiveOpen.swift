@@ -47,6 +47,7 @@ extension TCPStream {
                 .with(operation: operation, errno: error, detail: "cannot create a socket")
         }
         let descriptor = Descriptor(fd)
+        settleConnection()
         do {
             try core.withLock { state throws(MacTCPError) in
                 try beginOpen(&state, operation)

@@ -45,7 +45,7 @@ extension TCPStream: ReactorHandler {
                 scheduleULPCheck(connection)
             }
         }
-        observe(connection, reported: EpollEvents.input | EpollEvents.priority | EpollEvents.readHangUp)
+        observe(connection, reported: EpollEvents.input | EpollEvents.priority, forceAll: true)
     }
 
     /// Looks at the socket for the events reported (or for everything, with `forceAll`),

@@ -32,6 +32,7 @@ extension TCPStream {
         let operation = "passiveOpen"
         try Timeouts.validate(timeout, operation: operation)
         try options.validate(operation: operation)
+        settleConnection()
         try core.withLock { state throws(MacTCPError) in
             try beginOpen(&state, operation)
             let (ticket, endpoint) = try ListenerRegistry.shared.enqueue(

@@ -202,6 +202,13 @@ public final class TCPStream: Sendable {
         return false
     }
 
+    /// Brings the bookkeeping of the current connection up to date with the kernel (a reset
+    /// may have arrived that the reactor has not handled yet), before deciding whether the
+    /// stream may be opened again.
+    func settleConnection() {
+        observe(nil, reported: 0, forceAll: true)
+    }
+
     /// Throws `connectionExists` unless the stream may be opened now; cleans up an ended
     /// connection and starts a new epoch.
     func beginOpen(_ state: inout State, _ operation: String) throws(MacTCPError) {
