@@ -6,6 +6,7 @@ Every blocking step has a deadline (socket timeout), so a broken peer cannot han
 """
 import fcntl
 import json
+import select
 import socket
 import struct
 import sys
@@ -20,14 +21,18 @@ def at_mark(sock):
 def read_to_end(sock):
     """Reads until end of stream; returns the data and the offsets where urgent regions end."""
     data = b""
-    marks = []
+    marks = set()
     while True:
+        # At the mark the next byte is the last urgent byte: check before and after reading.
+        select.select([sock], [], [], 10)
+        if at_mark(sock):
+            marks.add(len(data) + 1)
         chunk = sock.recv(65536)
         if not chunk:
-            return data, marks
+            return data, sorted(marks)
         data += chunk
         if at_mark(sock):
-            marks.append(len(data) + 1)
+            marks.add(len(data) + 1)
 
 
 def main():

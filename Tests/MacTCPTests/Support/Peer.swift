@@ -125,6 +125,20 @@ final class Peer: @unchecked Sendable {
         var description: String { "recv failed: \(String(cString: strerror(errno)))" }
     }
 
+    /// Receives up to `max` bytes into `received`, noting in `marks` where an urgent region
+    /// ends (the count of bytes up to and including its last byte). sockatmark is true when
+    /// the next byte is the last urgent byte, so it is checked before and after the read.
+    /// Returns false at end of stream.
+    func receive(into received: inout [UInt8], marks: inout Set<Int>, max: Int = 65536, timeout: Double = 30) throws -> Bool {
+        guard try poll(Int16(POLLIN), timeout: timeout) else { throw PeerError(description: "receive timed out") }
+        if atMark { marks.insert(received.count + 1) }
+        let chunk = try receive(max: max, timeout: timeout)
+        if chunk.isEmpty { return false }
+        received += chunk
+        if atMark { marks.insert(received.count + 1) }
+        return true
+    }
+
     /// Receives exactly `count` bytes.
     func receive(exactly count: Int, timeout: Double = 10) throws -> [UInt8] {
         var result: [UInt8] = []
