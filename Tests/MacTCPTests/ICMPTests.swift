@@ -1,0 +1,56 @@
+import Glibc
+import MacTCP
+import Testing
+
+/// ICMP errors from a router in network namespaces the test creates (IP_RECVERR).
+@Suite("ICMP", .serialized, .timeLimit(.minutes(1)), .enabled(if: NetworkLab.isAvailable, "needs root and iproute2 for network namespaces"))
+struct ICMPTests {
+    @Test("host and net unreachable during an active open: openFailed plus .icmpReceived with the exact type",
+          arguments: [(0x0AD5_0905 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH),
+                      (0x0AD6_0005 as UInt32, ICMPMessageType.netUnreach, ENETUNREACH),
+                      (0x0AD5_0805 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH)])
+    func unreachableOpen(address: UInt32, type: ICMPMessageType, errno expected: Int32) throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let log = EventLog()
+        let failure = try lab.within(lab.client) { () throws -> MacTCPError? in
+            let stream = try TCPStream()
+            log.attach(to: stream)
+            do {
+                try stream.activeOpen(host: address, remotePort: 9, timeout: 5)
+                return nil
+            } catch let error as MacTCPError {
+                return error
+            }
+        }
+        #expect(failure == .openFailed)
+        #expect(failure?.errno == expected)
+        try log.wait(for: .icmpReceived)
+        #expect(log.details(.icmpReceived).first == type.rawValue)
+    }
+
+    @Test("an ICMP error on an established connection is reported and the connection survives")
+    func icmpWhileEstablished() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let listener = try lab.within(lab.server) { try Peer.listener(port: 7000, host: 0) }
+        let log = EventLog()
+        let stream = try lab.within(lab.client) { () throws -> TCPStream in
+            let stream = try TCPStream()
+            log.attach(to: stream)
+            try stream.activeOpen(host: NetworkLab.serverAddress, remotePort: 7000, timeout: 5)
+            return stream
+        }
+        let peer = try listener.accept()
+        try lab.inRouter("ip route add unreachable 10.213.2.1/32")
+        try stream.send("through the broken path")
+        try log.wait(for: .icmpReceived, timeout: 10)
+        #expect(log.details(.icmpReceived).first == ICMPMessageType.hostUnreach.rawValue)
+        #expect(try stream.status().state == .established)
+        try lab.inRouter("ip route del unreachable 10.213.2.1/32")
+        #expect(try peer.receive(exactly: 23, timeout: 20) == Array("through the broken path".utf8))
+        try peer.send("still here")
+        #expect(try stream.receive(timeout: 10).data == Array("still here".utf8))
+        #expect(log.count(.terminate) == 0)
+    }
+}
