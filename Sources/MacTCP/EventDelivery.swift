@@ -22,6 +22,12 @@ final class EventDelivery: Sendable {
         set { handler.withLock { $0 = newValue } }
     }
 
+    /// Drops the ASR once the events queued so far have been delivered (after `release()`),
+    /// so that an ASR capturing its stream does not keep it alive.
+    func finish() {
+        queue.async { [self] in handler.withLock { $0 = nil } }
+    }
+
     /// Queues an event. Never blocks; callers post while holding the stream's lock so that
     /// the queue order is the order in which the events were decided.
     func post(_ event: TCPEvent, _ detail: Int = 0) {

@@ -63,7 +63,9 @@ extension TCPStream: ReactorHandler {
             else { return }
             let hangUp = reported & (EpollEvents.error | EpollEvents.hangUp | EpollEvents.readHangUp) != 0
             let wantState = forceAll || hangUp || (connection.weClosed && !connection.finAcknowledged)
-            let wantUnread = forceAll || hangUp || reported & EpollEvents.input != 0
+            // SIOCINQ matters for .dataArrival (only while no receive runs) and for .closing.
+            let wantUnread = forceAll || hangUp || connection.peerClosed
+                || (reported & EpollEvents.input != 0 && connection.receivers == 0 && connection.dataArrivalArmed)
             let wantUrgent = reported & EpollEvents.priority != 0 && connection.receivers == 0
                 && !connection.urgentAnnounced && !connection.urgentDiscovered
             var observation = Observation()

@@ -76,7 +76,9 @@ public final class TCPStream: Sendable {
     /// It runs on a serial queue of its own, never on the thread that made a call and never on
     /// the thread that watches the sockets; one stream's events arrive in order, one at a time,
     /// and none is dropped. Any stream call, blocking ones included, may be made from it.
-    /// See ``TCPEvent`` for the events and their details.
+    /// See ``TCPEvent`` for the events and their details. The stream keeps the routine until
+    /// ``release()`` (after which the events already queued are still delivered); a routine
+    /// that captures its stream keeps the stream alive until then.
     ///
     /// The corresponding MacTCP field is the `notifyProc` of `TCPCreate`; in Python, `asr`.
     public var asr: (@Sendable (TCPEvent, Int) -> Void)? {
@@ -149,6 +151,7 @@ public final class TCPStream: Sendable {
             case .connected(let connection):
                 endConnectionByUser(connection)
             }
+            events.finish()
             return phase
         }
         if case .connecting(let descriptor) = previous {
