@@ -29,6 +29,32 @@ struct ICMPTests {
         #expect(log.details(.icmpReceived).first == type.rawValue)
     }
 
+    @Test("a peer that never answers: openFailed with ETIMEDOUT at the timeout, or at the ULP timeout without one")
+    func silentPeer() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let outcomes = try lab.within(lab.client) { () throws -> [(MacTCPError?, Double)] in
+            var outcomes: [(MacTCPError?, Double)] = []
+            let stream = try TCPStream()
+            for (timeout, ulp) in [(Duration.milliseconds(500), Duration.seconds(120)), (.zero, .seconds(1))] {
+                let start = Clock.now
+                do {
+                    try stream.activeOpen(host: 0x0AD5_0705, remotePort: 9, timeout: timeout, options: TCPOpenOptions(ulpTimeout: ulp))
+                    outcomes.append((nil, Clock.now - start))
+                } catch let error as MacTCPError {
+                    outcomes.append((error, Clock.now - start))
+                }
+            }
+            return outcomes
+        }
+        for (error, elapsed) in outcomes {
+            #expect(error == .openFailed)
+            #expect(error?.errno == ETIMEDOUT)
+            #expect(elapsed >= 0.45 && elapsed < 5, "gave up after \(elapsed) s")
+        }
+        #expect(outcomes[1].1 >= 0.95)
+    }
+
     @Test("an ICMP error on an established connection is reported and the connection survives")
     func icmpWhileEstablished() throws {
         let lab = try NetworkLab()

@@ -6,7 +6,8 @@ import Glibc
 ///     client (10.213.1.1) ── router (10.213.1.254 | 10.213.2.254) ── server (10.213.2.1)
 ///
 /// The router sends host unreachable for 10.213.9.0/24, administratively prohibited for
-/// 10.213.8.0/24 and net unreachable for everything outside 10.213.0.0/16. Nothing leaves
+/// 10.213.8.0/24 and net unreachable for everything outside 10.213.0.0/16; it silently drops
+/// what goes to 10.213.7.0/24. Nothing leaves
 /// the namespaces; they are deleted when the lab is torn down.
 final class NetworkLab: @unchecked Sendable {
     let client: String
@@ -43,6 +44,7 @@ final class NetworkLab: @unchecked Sendable {
                 ip netns exec \(router) sysctl -qw net.ipv4.ip_forward=1
                 ip -n \(router) route add unreachable 10.213.9.0/24
                 ip -n \(router) route add prohibit 10.213.8.0/24
+                ip -n \(router) route add blackhole 10.213.7.0/24
                 ip -n \(router) route add 10.213.0.0/16 via 10.213.1.1
                 """)
         } catch {
