@@ -60,8 +60,17 @@ final class Connection: @unchecked Sendable {
     var ulpLastAcked: UInt64 = 0
     var ulpLastProgress = ContinuousClock.now
 
-    init(descriptor: Descriptor, options: TCPOpenOptions, local: Sys.Endpoint, remote: Sys.Endpoint, passive: Bool, epoch: UInt64) {
+    init(
+        descriptor: Descriptor,
+        registration: Reactor.Registration,
+        options: TCPOpenOptions,
+        local: Sys.Endpoint,
+        remote: Sys.Endpoint,
+        passive: Bool,
+        epoch: UInt64
+    ) {
         self.descriptor = descriptor
+        self.registration = registration
         self.options = options
         self.local = local
         self.remote = remote

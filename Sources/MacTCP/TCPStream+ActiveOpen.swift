@@ -30,7 +30,48 @@ extension TCPStream {
         timeout: Duration = .zero,
         options: TCPOpenOptions = .init()
     ) throws {
-        let operation = "activeOpen"
+        let opening = try beginActiveOpen(localPort: localPort, host: host, remotePort: remotePort, timeout: timeout, options: options)
+        do {
+            var result = opening.started
+            while result == Errno.inProgress {
+                let ready = opening.descriptor.withDescriptor {
+                    Sys.poll($0, events: Sys.pollOut, timeoutMilliseconds: opening.deadline.pollMilliseconds)
+                } ?? -Int(EBADF)
+                if ready == 0 && opening.deadline.hasPassed {
+                    result = -Int(ETIMEDOUT)
+                } else if ready != 0 {
+                    result = connectOutcome(opening)
+                }
+            }
+            try finishActiveOpen(opening, result: result)
+        } catch {
+            abandon(opening)
+            throw error
+        }
+    }
+
+    /// An active open under way.
+    struct ActiveOpening {
+        let descriptor: Descriptor
+        let registration: Reactor.Registration
+        let remote: Sys.Endpoint
+        let options: TCPOpenOptions
+        let deadline: Deadline
+        /// What the non-blocking connect returned: 0, -EINPROGRESS or -errno.
+        let started: Int
+        static let operation = "activeOpen"
+    }
+
+    /// Checks the arguments and the stream's state, creates and registers the socket and
+    /// starts a non-blocking connect. The stream is then in the connecting phase.
+    func beginActiveOpen(
+        localPort: UInt16,
+        host: UInt32,
+        remotePort: UInt16,
+        timeout: Duration,
+        options: TCPOpenOptions
+    ) throws(MacTCPError) -> ActiveOpening {
+        let operation = ActiveOpening.operation
         try Timeouts.validate(timeout, operation: operation)
         try options.validate(operation: operation)
         if host == 0 || remotePort == 0 {
@@ -40,6 +81,8 @@ extension TCPStream {
                 detail: host == 0 ? "the remote host must not be 0" : "the remote port must not be 0"
             )
         }
+        settleConnection()
+        try core.withLock { state throws(MacTCPError) in try beginOpen(&state, operation, commit: false) }
         let fd = Sys.tcpSocket()
         guard fd >= 0 else {
             let error = -fd
@@ -47,105 +90,122 @@ extension TCPStream {
                 .with(operation: operation, errno: error, detail: "cannot create a socket")
         }
         let descriptor = Descriptor(fd)
-        settleConnection()
+        SocketOptions.applyCommon(fd)
+        SocketOptions.applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: true)
+        if localPort != 0 {
+            _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
+            let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: localPort))
+            if bound < 0 {
+                descriptor.retire()
+                throw (bound == Errno.addressInUse ? MacTCPError.duplicateSocket : MacTCPError.openFailed).with(
+                    operation: operation,
+                    errno: Int32(-bound),
+                    detail: "cannot use local port \(localPort)"
+                )
+            }
+        }
+        let registration: Reactor.Registration
+        switch Reactor.shared.register(descriptor, events: EpollEvents.connection, handler: self) {
+        case .success(let value):
+            registration = value
+        case .failure(let error):
+            descriptor.retire()
+            throw error.with(operation: operation)
+        }
         do {
             try core.withLock { state throws(MacTCPError) in
                 try beginOpen(&state, operation)
                 state.phase = .connecting(descriptor)
             }
         } catch {
+            Reactor.shared.deregister(registration, descriptor)
             descriptor.retire()
             throw error
         }
-        do {
-            let connection = try connect(descriptor, localPort: localPort, remote: Sys.Endpoint(host: host, port: remotePort),
-                                         timeout: timeout, options: options, operation: operation)
-            startWatching(connection)
-        } catch {
-            let ours = core.withLock { state -> Bool in
-                guard case .connecting(let current) = state.phase, current === descriptor else { return false }
-                state.phase = .idle
-                return true
-            }
-            descriptor.retire()
-            core.broadcast()
-            throw ours ? error : terminated(operation)
-        }
+        let remote = Sys.Endpoint(host: host, port: remotePort)
+        return ActiveOpening(
+            descriptor: descriptor,
+            registration: registration,
+            remote: remote,
+            options: options,
+            deadline: Deadline(timeout: timeout == .zero ? options.ulpTimeout : timeout),
+            started: Sys.connect(fd, remote)
+        )
     }
 
-    /// Binds, connects and waits for the handshake on the caller's thread; installs the
-    /// connection. Throws `openFailed` and friends; the caller cleans up.
-    private func connect(
-        _ descriptor: Descriptor,
-        localPort: UInt16,
-        remote: Sys.Endpoint,
-        timeout: Duration,
-        options: TCPOpenOptions,
-        operation: String
-    ) throws(MacTCPError) -> Connection {
-        let deadline = Deadline(timeout: timeout == .zero ? options.ulpTimeout : timeout)
-        let outcome = try descriptor.withDescriptor { fd throws(MacTCPError) -> Connection? in
-            SocketOptions.applyCommon(fd)
-            SocketOptions.applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: true)
-            if localPort != 0 {
-                _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
-                let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: localPort))
-                if bound < 0 {
-                    throw (bound == Errno.addressInUse ? MacTCPError.duplicateSocket : MacTCPError.openFailed).with(
-                        operation: operation,
-                        errno: Int32(-bound),
-                        detail: "cannot use local port \(localPort)"
-                    )
-                }
-            }
-            var result = Sys.connect(fd, remote)
-            while result == Errno.inProgress {
-                let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: deadline.pollMilliseconds)
-                if ready == 0 {
-                    if deadline.hasPassed { result = -Int(ETIMEDOUT) }
-                    continue
-                }
-                var observation = Observation()
-                serviceErrors(fd, into: &observation)
+    /// Looks, without waiting, whether the connect has finished: 0 when established,
+    /// -errno when it failed, -EINPROGRESS while it goes on. ICMP errors queued by the
+    /// kernel are delivered as `.icmpReceived` with their exact type.
+    func connectOutcome(_ opening: ActiveOpening) -> Int {
+        opening.descriptor.withDescriptor { fd -> Int in
+            let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: 0)
+            if ready == 0 { return Errno.inProgress }
+            var observation = Observation()
+            serviceErrors(fd, into: &observation)
+            if !observation.icmp.isEmpty {
                 core.withLock { _ in
                     for type in observation.icmp { events.post(.icmpReceived, type.rawValue) }
                 }
-                if observation.socketError != 0 {
-                    result = -Int(observation.socketError)
-                } else if Sys.tcpState(fd) == KernelTCPState.established.rawValue
-                    || Sys.tcpState(fd) == KernelTCPState.closeWait.rawValue
-                {
-                    result = 0
-                }
             }
-            if result < 0 {
-                let interrupted = core.withLock { state -> Bool in
-                    guard case .connecting(let current) = state.phase else { return true }
-                    return current !== descriptor
-                }
-                if interrupted { throw terminated(operation) }
-                let text = IPv4.string(remote.host)
-                throw MacTCPError.openFailed.with(
-                    operation: operation,
-                    errno: Int32(-result),
-                    detail: "cannot connect to \(text):\(remote.port)"
-                )
+            if observation.socketError != 0 { return -Int(observation.socketError) }
+            let state = Sys.tcpState(fd)
+            if state == KernelTCPState.established.rawValue || state == KernelTCPState.closeWait.rawValue { return 0 }
+            return state == KernelTCPState.synSent.rawValue ? Errno.inProgress : -Int(ECONNRESET)
+        } ?? -Int(EBADF)
+    }
+
+    /// Turns the connect's result into a connection, or into the error to throw.
+    func finishActiveOpen(_ opening: ActiveOpening, result: Int) throws(MacTCPError) {
+        let operation = ActiveOpening.operation
+        let stillOurs = core.withLock { state -> Bool in
+            guard case .connecting(let current) = state.phase else { return false }
+            return current === opening.descriptor
+        }
+        guard stillOurs else { throw terminated(operation) }
+        if result < 0 {
+            throw MacTCPError.openFailed.with(
+                operation: operation,
+                errno: Int32(-result),
+                detail: "cannot connect to \(IPv4.string(opening.remote.host)):\(opening.remote.port)"
+            )
+        }
+        let endpoints = opening.descriptor.withDescriptor { fd -> (Sys.Endpoint, Sys.Endpoint) in
+            if opening.options.ulpAction == .report {
+                SocketOptions.setUserTimeout(fd, options: opening.options, connecting: false)
             }
-            if options.ulpAction == .report {
-                SocketOptions.setUserTimeout(fd, options: options, connecting: false)
-            }
-            let local = Sys.localEndpoint(fd) ?? .none
-            let peer = Sys.peerEndpoint(fd) ?? remote
-            return core.withLock { state -> Connection? in
-                guard case .connecting(let current) = state.phase, current === descriptor else { return nil }
-                let connection = Connection(descriptor: descriptor, options: options, local: local, remote: peer,
-                                            passive: false, epoch: state.epoch)
-                state.phase = .connected(connection)
-                state.sockName = local
-                return connection
+            return (Sys.localEndpoint(fd) ?? .none, Sys.peerEndpoint(fd) ?? opening.remote)
+        }
+        guard let (local, peer) = endpoints else { throw terminated(operation) }
+        let connection = core.withLock { state -> Connection? in
+            guard case .connecting(let current) = state.phase, current === opening.descriptor else { return nil }
+            let connection = Connection(
+                descriptor: opening.descriptor,
+                registration: opening.registration,
+                options: opening.options,
+                local: local,
+                remote: peer,
+                passive: false,
+                epoch: state.epoch
+            )
+            state.phase = .connected(connection)
+            state.sockName = local
+            signalChange(&state)
+            return connection
+        }
+        guard let connection else { throw terminated(operation) }
+        startWatching(connection)
+    }
+
+    /// Gives up an active open (failed, interrupted or cancelled): the stream goes back to
+    /// its initial state if it is still this open's, and the socket is closed.
+    func abandon(_ opening: ActiveOpening) {
+        core.withLock { state in
+            if case .connecting(let current) = state.phase, current === opening.descriptor {
+                state.phase = .idle
+                signalChange(&state)
             }
         }
-        guard let connection = outcome ?? nil else { throw terminated(operation) }
-        return connection
+        Reactor.shared.deregister(opening.registration, opening.descriptor)
+        opening.descriptor.retire()
     }
 }

@@ -60,6 +60,7 @@ extension TCPStream {
                 return nil
             case .connecting(let descriptor):
                 state.phase = .idle
+                signalChange(&state)
                 return descriptor
             case .connected(let connection):
                 guard connection.end == nil else {
@@ -67,12 +68,12 @@ extension TCPStream {
                 }
                 endConnectionByUser(connection)
                 state.phase = .idle
+                signalChange(&state)
                 return nil
             }
         }
         if let interrupted {
             _ = interrupted.withDescriptor { Sys.disconnect($0) }
         }
-        core.broadcast()
     }
 }

@@ -27,21 +27,12 @@ extension TCPStream: ReactorHandler {
         observe(nil, reported: events)
     }
 
-    /// Starts watching a new connection: reactor registration, the ULP report monitor, and a
-    /// first look (anything that arrived before the registration produced no edge).
+    /// Starts watching a new connection (already registered with the reactor): the ULP
+    /// report monitor, and a first look (anything that arrived before the registration
+    /// produced no edge).
     func startWatching(_ connection: Connection) {
-        let result = Reactor.shared.register(connection.descriptor, events: EpollEvents.connection, handler: self)
         core.withLock { state in
-            guard isCurrent(connection, state) else {
-                if case .success(let registration) = result {
-                    Reactor.shared.deregister(registration, connection.descriptor)
-                }
-                return
-            }
-            if case .success(let registration) = result {
-                connection.registration = registration
-            }
-            if connection.options.ulpAction == .report {
+            if isCurrent(connection, state), connection.options.ulpAction == .report {
                 scheduleULPCheck(connection)
             }
         }
@@ -56,8 +47,12 @@ extension TCPStream: ReactorHandler {
     /// that finds end-of-file in between could not tell a reset from a graceful close.
     /// `connection` nil means the stream's current connection.
     func observe(_ expected: Connection?, reported: UInt32, forceAll: Bool = false) {
-        var wake = false
         core.withLock { state in
+            if case .connecting = state.phase, reported != 0 {
+                // An active open in progress: async calls wait for the connect to finish.
+                signalChange(&state)
+                return
+            }
             guard case .connected(let connection) = state.phase, connection.end == nil,
                 expected == nil || expected === connection
             else { return }
@@ -81,9 +76,10 @@ extension TCPStream: ReactorHandler {
                 }
             }
             guard looked != nil else { return }
-            wake = apply(observation, reported: reported, to: connection)
+            if apply(observation, reported: reported, to: connection) || reported != 0 {
+                signalChange(&state)
+            }
         }
-        if wake { core.broadcast() }
     }
 
     /// Drains the socket's error queue (acknowledgement reports, ICMP messages) and takes
@@ -239,9 +235,11 @@ extension TCPStream: ReactorHandler {
             }
         }
         core.withLock { state in
-            if isCurrent(connection, state) { endAbnormally(connection, errno: error) }
+            if isCurrent(connection, state) {
+                endAbnormally(connection, errno: error)
+                signalChange(&state)
+            }
         }
-        core.broadcast()
         return MacTCPError.connectionTerminated.with(operation: operation, errno: error, detail: "the connection was broken")
     }
 

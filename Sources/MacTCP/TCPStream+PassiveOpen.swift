@@ -64,11 +64,17 @@ extension TCPStream {
         SocketOptions.applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: false)
         let descriptor = Descriptor(fd)
         let local = Sys.localEndpoint(fd) ?? .none
+        guard case .success(let registration) = Reactor.shared.register(descriptor, events: EpollEvents.connection, handler: self)
+        else {
+            // No room to watch it: the caller resets the connection, the stream keeps waiting.
+            return false
+        }
         let connection = core.withLock { state -> Connection? in
             guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
             if let timer = pending.timer { Reactor.shared.cancel(timer) }
             let connection = Connection(
                 descriptor: descriptor,
+                registration: registration,
                 options: options,
                 local: local,
                 remote: peer,
@@ -79,14 +85,16 @@ extension TCPStream {
             state.sockName = local
             state.passiveFailure = nil
             events.post(.passiveOpenDone, 0)
+            signalChange(&state)
             return connection
         }
         guard let connection else {
-            // Aborted or released between the two looks: the caller resets the connection.
+            // Aborted or released between the two looks: the caller resets the connection
+            // (and so closes the descriptor).
+            Reactor.shared.deregister(registration, descriptor)
             return false
         }
         startWatching(connection)
-        core.broadcast()
         return true
     }
 
@@ -99,6 +107,7 @@ extension TCPStream {
             detail: failure == .commandTimeout ? "no client connected in time" : "the passive open was cancelled"
         )
         events.post(.passiveOpenDone, failure.code)
+        signalChange(&state)
     }
 
     private func passiveOpenTimedOut(epoch: UInt64) {
@@ -107,6 +116,5 @@ extension TCPStream {
             state.phase = .idle
             cancelPassiveOpen(pending, in: &state, failure: .commandTimeout)
         }
-        core.broadcast()
     }
 }

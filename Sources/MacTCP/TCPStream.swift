@@ -43,6 +43,10 @@ public final class TCPStream: Sendable {
         var sockName = Sys.Endpoint.none
         /// The failure of the last passive open, until `wait()` reports it.
         var passiveFailure: MacTCPError?
+        /// Counts changes that async calls wait for (see `TCPStream+Changes.swift`).
+        var changes: UInt64 = 0
+        var waiters: [UInt64: Waiter] = [:]
+        var nextWaiterID: UInt64 = 0
     }
 
     let core = ConditionLock(State())
@@ -152,13 +156,13 @@ public final class TCPStream: Sendable {
                 endConnectionByUser(connection)
             }
             events.finish()
+            signalChange(&state)
             return phase
         }
         if case .connecting(let descriptor) = previous {
             _ = descriptor.withDescriptor { Sys.disconnect($0) }
             descriptor.retire()
         }
-        core.broadcast()
     }
 
     // MARK: - Shared internals
@@ -214,7 +218,8 @@ public final class TCPStream: Sendable {
 
     /// Throws `connectionExists` unless the stream may be opened now; cleans up an ended
     /// connection and starts a new epoch.
-    func beginOpen(_ state: inout State, _ operation: String) throws(MacTCPError) {
+    /// With `commit: false` only checks, changing nothing.
+    func beginOpen(_ state: inout State, _ operation: String, commit: Bool = true) throws(MacTCPError) {
         try checkNotReleased(state, operation)
         switch state.phase {
         case .idle:
@@ -227,9 +232,11 @@ public final class TCPStream: Sendable {
             guard connection.end != nil else {
                 throw MacTCPError.connectionExists.with(operation: operation, detail: "the stream already has a connection")
             }
+            guard commit else { return }
             dispose(connection)
             state.phase = .idle
         }
+        guard commit else { return }
         state.epoch &+= 1
         state.passiveFailure = nil
     }

@@ -75,6 +75,12 @@ final class ConditionLock<Value>: @unchecked Sendable {
         }
     }
 
+    /// Wakes every thread sleeping in ``wait(until:recheck:_:)``; call only inside
+    /// ``withLock(_:)`` (the caller holds the mutex).
+    func broadcastWhileLocked() {
+        pthread_cond_broadcast(condition)
+    }
+
     /// Wakes every thread sleeping in ``wait(until:recheck:_:)``.
     func broadcast() {
         pthread_mutex_lock(mutex)

@@ -1,0 +1,78 @@
+/// One mechanism for every async wait: "something changed on this stream, look again".
+///
+/// Every reactor event for the stream's socket, every end of a connection, every completion
+/// or cancellation of a passive open and every release of the send turn bumps the stream's
+/// change counter and resumes the tasks suspended in ``change(since:deadline:)``. An async
+/// call reads the counter, tries its non-blocking step, and if it cannot finish, suspends
+/// until the counter moves past what it read — so a change that happens between the try and
+/// the suspension is never missed.
+extension TCPStream {
+    /// Why a suspended task resumed.
+    enum Wake: Sendable {
+        case changed
+        case timedOut
+        case cancelled
+    }
+
+    /// A task suspended until the stream changes.
+    struct Waiter {
+        let continuation: CheckedContinuation<Wake, Never>
+        var timer: Reactor.Timer?
+    }
+
+    /// The change counter now.
+    var changeCount: UInt64 {
+        core.withLock { $0.changes }
+    }
+
+    /// Records a change, wakes the threads blocked in the stream's calls and resumes every
+    /// suspended task. Called with the state lock held.
+    func signalChange(_ state: inout State) {
+        state.changes &+= 1
+        core.broadcastWhileLocked()
+        guard !state.waiters.isEmpty else { return }
+        for waiter in state.waiters.values {
+            if let timer = waiter.timer { Reactor.shared.cancel(timer) }
+            waiter.continuation.resume(returning: .changed)
+        }
+        state.waiters.removeAll(keepingCapacity: true)
+    }
+
+    /// Suspends until the change counter differs from `seen`, the deadline passes or the task
+    /// is cancelled. Never blocks a thread: the reactor (or the thread making the change)
+    /// resumes the task.
+    func change(since seen: UInt64, deadline: Deadline) async -> Wake {
+        let id = core.withLock { state -> UInt64 in
+            state.nextWaiterID &+= 1
+            return state.nextWaiterID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
+                let immediate = core.withLock { state -> Wake? in
+                    if Task.isCancelled { return .cancelled }
+                    if state.changes != seen || state.released { return .changed }
+                    if deadline.hasPassed { return .timedOut }
+                    var waiter = Waiter(continuation: continuation)
+                    if let remaining = deadline.remaining {
+                        waiter.timer = Reactor.shared.schedule(after: remaining) { [weak self] in
+                            self?.resumeWaiter(id, with: .timedOut)
+                        }
+                    }
+                    state.waiters[id] = waiter
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            resumeWaiter(id, with: .cancelled)
+        }
+    }
+
+    private func resumeWaiter(_ id: UInt64, with wake: Wake) {
+        core.withLock { state in
+            guard let waiter = state.waiters.removeValue(forKey: id) else { return }
+            if let timer = waiter.timer { Reactor.shared.cancel(timer) }
+            waiter.continuation.resume(returning: wake)
+        }
+    }
+}
