@@ -14,7 +14,7 @@ final class Connection: @unchecked Sendable {
         case abnormal(TCPTerminationReason)
     }
 
-    /// What only the (serialised) senders touch.
+    /// What only the sender holding the send turn touches (the lock makes it safe to read).
     struct SendCounters {
         /// Bytes handed to the kernel on this connection.
         var written: UInt64 = 0
@@ -35,13 +35,15 @@ final class Connection: @unchecked Sendable {
     let passive: Bool
     let epoch: UInt64
 
-    /// Serialises sends (one caller's bytes are never interleaved with another's).
+    /// The send counters; see `sending` for the turn that serialises sends.
     let sendLock = Mutex(SendCounters())
     /// Serialises receives (urgent-region bookkeeping needs one reader at a time).
     let receiveLock = Mutex(ReceiveCursor())
 
     // Guarded by the stream's state lock:
     var registration: Reactor.Registration?
+    /// A send holds the turn: one caller's bytes are never interleaved with another's.
+    var sending = false
     var weClosed = false
     var finAcknowledged = false
     var peerClosed = false

@@ -29,6 +29,66 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) throws -> TCPReceived {
+        let (connection, deadline, length) = try beginReceive(timeout: timeout, maxLength: maxLength)
+        var result: TCPReceived?
+        defer { endReceive(connection, result) }
+        while true {
+            let attempt = connection.descriptor.withDescriptor { fd in
+                attemptReceive(fd, connection, maxLength: length, wait: deadline.pollMilliseconds)
+            } ?? .gone
+            if let received = try conclude(attempt, connection, deadline) {
+                result = received
+                return received
+            }
+        }
+    }
+
+    /// Receives data, suspending (never blocking a thread) until some is available; the
+    /// async form of ``receive(timeout:maxLength:)-(Duration,_)``, with the same results and
+    /// errors.
+    ///
+    /// Cancelling the task makes the call throw `CancellationError` at once; a cancelled
+    /// receive consumes nothing, so the data stays for the next receive.
+    ///
+    /// - Parameters:
+    ///   - timeout: How long to wait for data; `.zero` waits without limit.
+    ///   - maxLength: The most bytes to return, at least 1.
+    /// - Returns: The data with its urgent and mark flags.
+    /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
+    ///
+    /// The corresponding MacTCP call is `TCPRcv`.
+    public func receive(timeout: Duration, maxLength: Int = 65536) async throws -> TCPReceived {
+        let (connection, deadline, length) = try beginReceive(timeout: timeout, maxLength: maxLength)
+        var result: TCPReceived?
+        defer { endReceive(connection, result) }
+        while true {
+            try Task.checkCancellation()
+            let seen = changeCount
+            let attempt = connection.descriptor.withDescriptor { fd in
+                attemptReceive(fd, connection, maxLength: length, wait: 0)
+            } ?? .gone
+            if let received = try conclude(attempt, connection, deadline, timedOutOnWait: false) {
+                result = received
+                return received
+            }
+            switch await change(since: seen, deadline: deadline) {
+            case .changed: continue
+            case .timedOut: throw MacTCPError.commandTimeout.with(operation: "receive", detail: "no data arrived in time")
+            case .cancelled: throw CancellationError()
+            }
+        }
+    }
+
+    /// One attempt's outcome.
+    enum ReceiveAttempt {
+        case data(TCPReceived)
+        case wait
+        case endOfStream
+        case failed(Int)
+        case gone
+    }
+
+    private func beginReceive(timeout: Duration, maxLength: Int) throws(MacTCPError) -> (Connection, Deadline, Int) {
         let operation = "receive"
         try Timeouts.validate(timeout, operation: operation)
         let connection = try core.withLock { state throws(MacTCPError) -> Connection in
@@ -39,80 +99,69 @@ extension TCPStream {
             connection.receivers += 1
             return connection
         }
-        var markReached = false
-        defer {
-            core.withLock { _ in
-                connection.receivers -= 1
-                connection.dataArrivalArmed = true
-                if markReached {
-                    connection.urgentAnnounced = false
-                    connection.urgentDiscovered = false
-                }
-            }
-        }
-        let deadline = Deadline(timeout: timeout)
-        let result = try connection.receiveLock.withLock { cursor throws(MacTCPError) -> TCPReceived in
-            try receive(on: connection, cursor: &cursor, deadline: deadline,
-                        maxLength: min(maxLength, Self.largestRead), operation: operation)
-        }
-        markReached = result.mark
-        return result
+        return (connection, Deadline(timeout: timeout), min(maxLength, Self.largestRead))
     }
 
-    /// One attempt's outcome.
-    private enum Attempt {
-        case data(TCPReceived)
-        case wait
-        case endOfStream
-        case failed(Int)
-        case gone
+    /// After any receive: `.dataArrival` may come again; a mark ends the urgent region.
+    private func endReceive(_ connection: Connection, _ result: TCPReceived?) {
+        core.withLock { _ in
+            connection.receivers -= 1
+            connection.dataArrivalArmed = true
+            if result?.urgent == true { connection.urgentDiscovered = true }
+            if result?.mark == true {
+                connection.urgentAnnounced = false
+                connection.urgentDiscovered = false
+            }
+        }
     }
 
-    private func receive(
-        on connection: Connection,
-        cursor: inout Connection.ReceiveCursor,
-        deadline: Deadline,
-        maxLength: Int,
-        operation: String
-    ) throws(MacTCPError) -> TCPReceived {
-        while true {
-            let attempt = connection.descriptor.withDescriptor { fd -> Attempt in
-                let ready = Sys.poll(fd, events: Sys.pollIn | Sys.pollPri, timeoutMilliseconds: deadline.pollMilliseconds)
-                if ready < 0 { return .failed(ready) }
-                if ready == 0 { return .wait }
-                if ready & Int(Sys.pollIn | Sys.pollPri) == 0 && ready & Sys.pollErr != 0 && ready & Sys.pollHup == 0 {
-                    // Only the error queue or an ICMP report: let the shared path take it.
-                    return .wait
-                }
-                return read(fd, cursor: &cursor, urgentPending: ready & Int(Sys.pollPri) != 0, maxLength: maxLength)
-            } ?? .gone
-            switch attempt {
-            case .data(let result):
-                if result.urgent {
-                    core.withLock { _ in connection.urgentDiscovered = true }
-                }
-                noteIfAllRead(connection)
-                return result
-            case .wait:
-                try checkStillConnected(connection, operation)
-                observe(connection, reported: EpollEvents.error)
-                if deadline.hasPassed {
-                    throw MacTCPError.commandTimeout.with(operation: operation, detail: "no data arrived in time")
-                }
-            case .endOfStream:
-                try endOfStream(connection, operation)
-            case .failed(let result):
-                if let error = failure(result, on: connection, operation: operation) { throw error }
-            case .gone:
-                throw terminated(operation)
+    /// Waits up to `wait` milliseconds (0: not at all) for data, then reads once.
+    private func attemptReceive(_ fd: Int32, _ connection: Connection, maxLength: Int, wait: Int32) -> ReceiveAttempt {
+        let ready = Sys.poll(fd, events: Sys.pollIn | Sys.pollPri, timeoutMilliseconds: wait)
+        if ready < 0 { return .failed(ready) }
+        if ready == 0 { return .wait }
+        if ready & Int(Sys.pollIn | Sys.pollPri) == 0 && ready & Sys.pollErr != 0 && ready & Sys.pollHup == 0 {
+            // Only the error queue or an ICMP report: the shared path takes it.
+            observe(connection, reported: EpollEvents.error)
+            return .wait
+        }
+        return connection.receiveLock.withLock { cursor in
+            read(fd, cursor: &cursor, urgentPending: ready & Int(Sys.pollPri) != 0, maxLength: maxLength)
+        }
+    }
+
+    /// What an attempt means: the result, nil to try again, or the error.
+    private func conclude(
+        _ attempt: ReceiveAttempt,
+        _ connection: Connection,
+        _ deadline: Deadline,
+        timedOutOnWait: Bool = true
+    ) throws(MacTCPError) -> TCPReceived? {
+        let operation = "receive"
+        switch attempt {
+        case .data(let result):
+            noteIfAllRead(connection)
+            return result
+        case .wait:
+            try checkStillConnected(connection, operation)
+            if timedOutOnWait && deadline.hasPassed {
+                throw MacTCPError.commandTimeout.with(operation: operation, detail: "no data arrived in time")
             }
+            return nil
+        case .endOfStream:
+            try endOfStream(connection, operation)
+        case .failed(let result):
+            if let error = failure(result, on: connection, operation: operation) { throw error }
+            return nil
+        case .gone:
+            throw terminated(operation)
         }
     }
 
     /// Reads once, applying the urgent-mark algorithm (linux-mapping §1): the kernel stops
     /// a read in front of the last urgent byte; `sockatmark` tells when the next byte is
     /// that byte, which is then read as the end of the region.
-    private func read(_ fd: Int32, cursor: inout Connection.ReceiveCursor, urgentPending: Bool, maxLength: Int) -> Attempt {
+    private func read(_ fd: Int32, cursor: inout Connection.ReceiveCursor, urgentPending: Bool, maxLength: Int) -> ReceiveAttempt {
         var urgent = false
         var mark = false
         if urgentPending && !cursor.urgentMode {
@@ -131,9 +180,9 @@ extension TCPStream {
                     count = 1
                     mark = true
                 } else {
-                    failure = n == 0 ? 0 : n
+                    failure = n
                 }
-                initialized = max(count, 0)
+                initialized = count
                 return
             }
             let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
@@ -143,25 +192,20 @@ extension TCPStream {
                 return
             }
             count = n
-            if urgentPending && Sys.atMark(fd) == 1 {
-                // The read stopped right before the last urgent byte: take it too if it fits.
-                if n < maxLength {
-                    let m = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[n..<(n + 1)]), flags: Sys.msgDontWait)
-                    if m == 1 {
-                        count += 1
-                        mark = true
-                    }
+            if urgentPending && n < maxLength && Sys.atMark(fd) == 1 {
+                // The read stopped right before the last urgent byte: take it too.
+                let m = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[n..<(n + 1)]), flags: Sys.msgDontWait)
+                if m == 1 {
+                    count += 1
+                    mark = true
                 }
             }
             initialized = count
         }
         if count == 0 {
+            if urgent { cursor.urgentMode = false }
             if failure == 0 { return .endOfStream }
-            if failure == Errno.again {
-                if urgent { cursor.urgentMode = false }
-                return .wait
-            }
-            return .failed(failure)
+            return failure == Errno.again ? .wait : .failed(failure)
         }
         if mark {
             if !cursor.urgentMode { urgent = true }

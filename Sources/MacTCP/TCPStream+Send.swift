@@ -8,6 +8,8 @@ extension TCPStream {
     /// Sends data on the connection; returns when the kernel has taken every byte (or, with
     /// `waitForAck`, when the peer has acknowledged every byte).
     ///
+    /// Sends are serialised: the bytes of one call are never interleaved with another's.
+    ///
     /// - Parameters:
     ///   - data: The bytes to send, at least one.
     ///   - push: `true` sends promptly; `false` lets TCP hold the bytes to coalesce them with
@@ -54,78 +56,230 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPSend`.
     public func send(_ bytes: UnsafeRawBufferPointer, push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) throws {
-        let operation = "send"
-        let connection = try core.withLock { state throws(MacTCPError) -> Connection in
-            let connection = try usableConnection(state, operation, closedOK: false)
-            if bytes.isEmpty {
-                throw MacTCPError.invalidLength.with(operation: operation, detail: "there is nothing to send: data is empty")
-            }
-            return connection
+        let connection = try beginSend(bytes)
+        // Wait for the send turn.
+        _ = try core.wait(until: .never) { state throws(MacTCPError) -> Bool? in
+            try checkAlive(connection, state, "send")
+            if connection.sending { return nil }
+            connection.sending = true
+            return true
         }
-        let target = try connection.sendLock.withLock { counters throws(MacTCPError) -> UInt64 in
-            if waitForAck && !counters.ackReportsEnabled {
-                let base = counters.written
-                let enabled = connection.descriptor.withDescriptor { Sys.enableAckReports($0) } ?? -EBADF
-                if enabled >= 0 {
-                    counters.ackReportsEnabled = true
-                    core.withLock { _ in
-                        connection.ackBase = base
-                        connection.ackedThrough = max(connection.ackedThrough, base)
-                    }
-                }
-            }
-            var flags = Sys.msgNoSignal
-            if !push { flags |= Sys.msgMore }
-            if urgent {
-                // Only the last byte carries MSG_OOB, so that the urgent pointer moves once, to
-                // the end of this buffer, even when the kernel takes the data in pieces.
-                if bytes.count > 1 {
-                    try write(UnsafeRawBufferPointer(rebasing: bytes.dropLast()), flags: flags | Sys.msgMore,
-                              reportAck: false, connection, &counters, operation)
-                }
-                try write(UnsafeRawBufferPointer(rebasing: bytes.suffix(1)), flags: flags | Sys.msgOOB,
-                          reportAck: waitForAck, connection, &counters, operation)
-            } else {
-                try write(bytes, flags: flags, reportAck: waitForAck, connection, &counters, operation)
-            }
-            return counters.written
-        }
-        if waitForAck {
-            try waitForAcknowledgement(of: target, on: connection, operation)
-        }
-    }
-
-    /// Hands every byte to the kernel, waiting for send-buffer space on the caller's thread.
-    private func write(
-        _ bytes: UnsafeRawBufferPointer,
-        flags: Int32,
-        reportAck: Bool,
-        _ connection: Connection,
-        _ counters: inout Connection.SendCounters,
-        _ operation: String
-    ) throws(MacTCPError) {
-        var offset = 0
-        while offset < bytes.count {
-            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+        defer { endSend(connection) }
+        var plan = SendPlan(bytes: bytes, push: push, urgent: urgent, waitForAck: waitForAck)
+        prepareAckReports(waitForAck, connection)
+        while let piece = plan.next {
             let result = connection.descriptor.withDescriptor { fd -> Int in
-                let sent = reportAck ? Sys.sendReportingAck(fd, rest, flags: flags) : Sys.send(fd, rest, flags: flags)
+                let sent = writeStep(fd, bytes, piece, connection)
                 if sent == Errno.again {
                     let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: -1)
                     return ready < 0 ? ready : Errno.again
                 }
                 return sent
             } ?? -Int(EPIPE)
-            if result > 0 {
-                offset += result
-                counters.written += UInt64(result)
-                continue
-            }
-            if result == Errno.again { 
-                try checkStillConnected(connection, operation)
-                continue
-            }
-            if let error = failure(result, on: connection, operation: operation) { throw error }
+            try plan.advance(by: result, self, connection)
         }
+        if waitForAck {
+            try waitForAcknowledgement(of: plan.target(connection), on: connection)
+        }
+    }
+
+    /// Sends data, suspending (never blocking a thread) while the send buffer is full; the
+    /// async form of ``send(_:push:urgent:waitForAck:)-([UInt8],_,_,_)``, with the same
+    /// results and errors.
+    ///
+    /// Cancelling the task makes the call throw `CancellationError` at once. What the
+    /// connection is left with then: if the kernel had not taken any byte yet, nothing was
+    /// sent and the connection is unchanged; if it had taken part of the data, the connection
+    /// is aborted (the peer gets a reset, the ASR `.terminate` with
+    /// ``TCPTerminationReason/ulpAbort``), so that a truncated message can never pass for a
+    /// whole one; if every byte had been taken and the call was waiting for the
+    /// acknowledgement (`waitForAck`), the data stays sent and the connection unchanged.
+    ///
+    /// - Parameters:
+    ///   - data: The bytes to send, at least one.
+    ///   - push: `true` sends promptly; `false` lets TCP coalesce them with the next send.
+    ///   - urgent: Sends the whole buffer as urgent data.
+    ///   - waitForAck: Returns only when the peer has acknowledged every byte.
+    /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
+    ///
+    /// The corresponding MacTCP call is `TCPSend`.
+    public func send(_ data: [UInt8], push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) async throws {
+        let connection = try data.withUnsafeBytes { bytes throws(MacTCPError) in try beginSend(bytes) }
+        // Wait for the send turn.
+        while true {
+            try Task.checkCancellation()
+            let seen = changeCount
+            let acquired = try core.withLock { state throws(MacTCPError) -> Bool in
+                try checkAlive(connection, state, "send")
+                if connection.sending { return false }
+                connection.sending = true
+                return true
+            }
+            if acquired { break }
+            if await change(since: seen, deadline: .never) == .cancelled { throw CancellationError() }
+        }
+        defer { endSend(connection) }
+        var plan = data.withUnsafeBytes { SendPlan(bytes: $0, push: push, urgent: urgent, waitForAck: waitForAck) }
+        prepareAckReports(waitForAck, connection)
+        while let piece = plan.next {
+            let seen = changeCount
+            let result = data.withUnsafeBytes { bytes in
+                connection.descriptor.withDescriptor { fd in writeStep(fd, bytes, piece, connection) } ?? -Int(EPIPE)
+            }
+            try plan.advance(by: result, self, connection)
+            if result == Errno.again {
+                if await change(since: seen, deadline: .never) == .cancelled {
+                    if plan.sent > 0 {
+                        core.withLock { state in
+                            if isCurrent(connection, state) && connection.end == nil {
+                                endConnectionByUser(connection)
+                                state.phase = .idle
+                                signalChange(&state)
+                            }
+                        }
+                    }
+                    throw CancellationError()
+                }
+            }
+        }
+        if waitForAck {
+            let target = plan.target(connection)
+            while true {
+                let seen = changeCount
+                if try acknowledged(target, connection) { return }
+                switch await change(since: seen, deadline: Deadline(timeout: .milliseconds(200))) {
+                case .cancelled: throw CancellationError()
+                case .timedOut: lookForAcknowledgements(target, connection)
+                case .changed: break
+                }
+            }
+        }
+    }
+
+    /// Sends a string as UTF-8; the async form of
+    /// ``send(_:push:urgent:waitForAck:)-(String,_,_,_)``.
+    ///
+    /// - Parameters:
+    ///   - string: The text to send, not empty.
+    ///   - push: `true` sends promptly; `false` lets TCP coalesce it with the next send.
+    ///   - urgent: Sends the whole text as urgent data.
+    ///   - waitForAck: Returns only when the peer has acknowledged every byte.
+    /// - Throws: As the async form for bytes.
+    ///
+    /// The corresponding MacTCP call is `TCPSend`.
+    public func send(_ string: String, push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) async throws {
+        try await send(Array(string.utf8), push: push, urgent: urgent, waitForAck: waitForAck)
+    }
+
+    // MARK: - Shared steps
+
+    /// The pieces one send is made of, and how far it has got.
+    struct SendPlan {
+        /// One system call's worth: a range of the caller's bytes and its flags.
+        struct Piece {
+            let range: Range<Int>
+            let flags: Int32
+            let reportAck: Bool
+        }
+
+        private var pieces: [Piece]
+        private var index = 0
+        private var offset = 0
+        private(set) var sent = 0
+
+        init(bytes: UnsafeRawBufferPointer, push: Bool, urgent: Bool, waitForAck: Bool) {
+            var flags = Sys.msgNoSignal
+            if !push { flags |= Sys.msgMore }
+            if urgent && bytes.count > 1 {
+                // Only the last byte carries MSG_OOB, so that the urgent pointer moves once,
+                // to the end of this buffer, even when the kernel takes the data in pieces.
+                pieces = [
+                    Piece(range: 0..<(bytes.count - 1), flags: flags | Sys.msgMore, reportAck: false),
+                    Piece(range: (bytes.count - 1)..<bytes.count, flags: flags | Sys.msgOOB, reportAck: waitForAck),
+                ]
+            } else {
+                pieces = [Piece(range: 0..<bytes.count, flags: urgent ? flags | Sys.msgOOB : flags, reportAck: waitForAck)]
+            }
+        }
+
+        /// What is left of the current piece, or nil when everything was taken.
+        var next: Piece? {
+            guard index < pieces.count else { return nil }
+            let piece = pieces[index]
+            return Piece(range: (piece.range.lowerBound + offset)..<piece.range.upperBound, flags: piece.flags, reportAck: piece.reportAck)
+        }
+
+        /// Accounts for one system call's result; throws when the connection broke.
+        mutating func advance(by result: Int, _ stream: TCPStream, _ connection: Connection) throws(MacTCPError) {
+            if result > 0 {
+                sent += result
+                offset += result
+                connection.sendLock.withLock { $0.written += UInt64(result) }
+                if pieces[index].range.lowerBound + offset >= pieces[index].range.upperBound {
+                    index += 1
+                    offset = 0
+                }
+                return
+            }
+            if result == Errno.again {
+                try stream.checkStillConnected(connection, "send")
+                return
+            }
+            if let error = stream.failure(result, on: connection, operation: "send") { throw error }
+        }
+
+        /// The count of bytes written on the connection that the acknowledgement must reach.
+        func target(_ connection: Connection) -> UInt64 {
+            connection.sendLock.withLock { $0.written }
+        }
+    }
+
+    /// Checks the stream's state and the data before a send.
+    private func beginSend(_ bytes: UnsafeRawBufferPointer) throws(MacTCPError) -> Connection {
+        let operation = "send"
+        return try core.withLock { state throws(MacTCPError) -> Connection in
+            let connection = try usableConnection(state, operation, closedOK: false)
+            if bytes.isEmpty {
+                throw MacTCPError.invalidLength.with(operation: operation, detail: "there is nothing to send: data is empty")
+            }
+            return connection
+        }
+    }
+
+    /// Throws when the connection a call works on has ended or been replaced. Called with
+    /// the state lock held.
+    private func checkAlive(_ connection: Connection, _ state: State, _ operation: String) throws(MacTCPError) {
+        guard isCurrent(connection, state), !connection.isAbnormallyEnded else { throw terminated(operation) }
+    }
+
+    /// Gives the send turn back.
+    private func endSend(_ connection: Connection) {
+        core.withLock { state in
+            connection.sending = false
+            signalChange(&state)
+        }
+    }
+
+    /// Turns on the kernel's acknowledgement reports the first time a send waits for them.
+    private func prepareAckReports(_ waitForAck: Bool, _ connection: Connection) {
+        guard waitForAck else { return }
+        let enable = connection.sendLock.withLock { counters -> UInt64? in
+            counters.ackReportsEnabled ? nil : counters.written
+        }
+        guard let base = enable else { return }
+        let enabled = connection.descriptor.withDescriptor { Sys.enableAckReports($0) } ?? -EBADF
+        guard enabled >= 0 else { return }
+        connection.sendLock.withLock { $0.ackReportsEnabled = true }
+        core.withLock { _ in
+            connection.ackBase = base
+            connection.ackedThrough = max(connection.ackedThrough, base)
+        }
+    }
+
+    /// One non-blocking send system call for a piece.
+    private func writeStep(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ piece: SendPlan.Piece, _ connection: Connection) -> Int {
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[piece.range])
+        return piece.reportAck ? Sys.sendReportingAck(fd, slice, flags: piece.flags) : Sys.send(fd, slice, flags: piece.flags)
     }
 
     /// Throws `connectionTerminated` if the connection ended or was replaced while a call
@@ -135,23 +289,38 @@ extension TCPStream {
         if !alive { throw terminated(operation) }
     }
 
+    /// Whether every byte below `target` has been acknowledged; throws if the connection broke.
+    private func acknowledged(_ target: UInt64, _ connection: Connection) throws(MacTCPError) -> Bool {
+        try core.withLock { state throws(MacTCPError) -> Bool in
+            try checkAlive(connection, state, "send")
+            return connection.ackedThrough >= target
+        }
+    }
+
+    /// Safety net for a missed report: drain the error queue, and count an empty send queue
+    /// as everything acknowledged.
+    private func lookForAcknowledgements(_ target: UInt64, _ connection: Connection) {
+        observe(connection, reported: EpollEvents.error)
+        let outstanding = connection.descriptor.withDescriptor { Sys.outputQueue($0) } ?? -1
+        if outstanding == 0 {
+            core.withLock { state in
+                connection.ackedThrough = max(connection.ackedThrough, target)
+                signalChange(&state)
+            }
+        }
+    }
+
     /// Blocks until every byte below `target` has been acknowledged: woken by the kernel's
     /// acknowledgement report for the last byte (SOF_TIMESTAMPING_TX_ACK), with a periodic
     /// look at the socket as a safety net.
-    private func waitForAcknowledgement(of target: UInt64, on connection: Connection, _ operation: String) throws(MacTCPError) {
+    private func waitForAcknowledgement(of target: UInt64, on connection: Connection) throws(MacTCPError) {
         while true {
             let done = try core.wait(until: Deadline(timeout: .milliseconds(200))) { state throws(MacTCPError) -> Bool? in
-                guard isCurrent(connection, state), !connection.isAbnormallyEnded else { throw terminated(operation) }
+                try checkAlive(connection, state, "send")
                 return connection.ackedThrough >= target ? true : nil
             }
             if done == true { return }
-            // Safety net: drain reports the reactor may not have seen, and count an empty
-            // send queue as everything acknowledged.
-            observe(connection, reported: EpollEvents.error)
-            let outstanding = connection.descriptor.withDescriptor { Sys.outputQueue($0) } ?? -1
-            if outstanding == 0 {
-                core.withLock { _ in connection.ackedThrough = max(connection.ackedThrough, target) }
-            }
+            lookForAcknowledgements(target, connection)
         }
     }
 }
