@@ -1,7 +1,7 @@
 import Dispatch
 import Synchronization
 
-/// Delivers one stream's events to its ASR, in order, one at a time.
+/// Delivers one stream's events to its ASR and to its event sequence, in order.
 ///
 /// Each stream has its own serial dispatch queue (targeting a shared concurrent one), so
 /// the ASR never runs on the caller's thread or on the reactor thread, two events of the same
@@ -10,29 +10,55 @@ import Synchronization
 /// An ASR may call any `TCPStream` method, blocking ones included.
 final class EventDelivery: Sendable {
     typealias Handler = @Sendable (TCPEvent, Int) -> Void
+    typealias Sequence = AsyncStream<(event: TCPEvent, detail: Int)>
 
     private static let target = DispatchQueue(label: "MacTCP.asr", attributes: .concurrent)
 
-    private let queue = DispatchQueue(label: "MacTCP.stream.asr", target: EventDelivery.target)
-    private let handler = Mutex<Handler?>(nil)
-
-    /// The ASR; read when each event is delivered.
-    var asr: Handler? {
-        get { handler.withLock { $0 } }
-        set { handler.withLock { $0 = newValue } }
+    private struct Listeners {
+        var handler: Handler?
+        var sequence: Sequence?
+        var continuation: Sequence.Continuation?
     }
 
-    /// Drops the ASR once the events queued so far have been delivered (after `release()`),
-    /// so that an ASR capturing its stream does not keep it alive.
-    func finish() {
-        queue.async { [self] in handler.withLock { $0 = nil } }
+    private let queue = DispatchQueue(label: "MacTCP.stream.asr", target: EventDelivery.target)
+    private let listeners = Mutex(Listeners())
+
+    /// The ASR; read again when each event is delivered.
+    var asr: Handler? {
+        get { listeners.withLock { $0.handler } }
+        set { listeners.withLock { $0.handler = newValue } }
+    }
+
+    /// The stream's event sequence, made on first use (already finished after release).
+    func sequence(finished: Bool) -> Sequence {
+        listeners.withLock { listeners in
+            if let sequence = listeners.sequence { return sequence }
+            let (sequence, continuation) = Sequence.makeStream(bufferingPolicy: .unbounded)
+            if finished { continuation.finish() }
+            listeners.sequence = sequence
+            listeners.continuation = continuation
+            return sequence
+        }
     }
 
     /// Queues an event. Never blocks; callers post while holding the stream's lock so that
-    /// the queue order is the order in which the events were decided.
+    /// the order of events is the order in which they were decided.
     func post(_ event: TCPEvent, _ detail: Int = 0) {
-        queue.async { [self] in
-            if let asr = handler.withLock({ $0 }) { asr(event, detail) }
+        let hasHandler = listeners.withLock { listeners -> Bool in
+            listeners.continuation?.yield((event, detail))
+            return listeners.handler != nil
         }
+        guard hasHandler else { return }
+        queue.async { [self] in
+            if let asr = listeners.withLock({ $0.handler }) { asr(event, detail) }
+        }
+    }
+
+    /// Ends the event sequence and drops the ASR once the events queued so far have been
+    /// delivered (after `release()`), so that an ASR capturing its stream does not keep it
+    /// alive.
+    func finish() {
+        listeners.withLock { $0.continuation?.finish() }
+        queue.async { [self] in listeners.withLock { $0.handler = nil } }
     }
 }

@@ -144,7 +144,7 @@ extension TCPStream {
             serviceErrors(fd, into: &observation)
             if !observation.icmp.isEmpty {
                 core.withLock { _ in
-                    for type in observation.icmp { events.post(.icmpReceived, type.rawValue) }
+                    for type in observation.icmp { delivery.post(.icmpReceived, type.rawValue) }
                 }
             }
             if observation.socketError != 0 { return -Int(observation.socketError) }

@@ -13,9 +13,45 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPClose`.
     public func close() throws {
-        let operation = "close"
+        let connection = try beginClose()
+        while true {
+            let done = try core.wait(until: Deadline(timeout: .milliseconds(200))) { state throws(MacTCPError) -> Bool? in
+                try closeCompleted(connection, state)
+            }
+            if done == true { return }
+            // Safety net for a missed wakeup: look at the kernel state ourselves.
+            observe(connection, reported: EpollEvents.output, forceAll: true)
+        }
+    }
+
+    /// Half-closes the connection, suspending (never blocking a thread) until this side's
+    /// FIN is acknowledged; the async form of ``close()-()``, with the same results and errors.
+    ///
+    /// Cancelling the task makes the call throw `CancellationError` at once. The FIN has
+    /// been sent by then: the connection stays half-closed exactly as after a completed
+    /// `close()` (its acknowledgement simply is not awaited), receiving goes on, and a second
+    /// `close()` throws ``MacTCPError/connectionClosing``.
+    ///
+    /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
+    ///
+    /// The corresponding MacTCP call is `TCPClose`.
+    public func close() async throws {
+        let connection = try beginClose()
+        while true {
+            let seen = changeCount
+            if try core.withLock({ state throws(MacTCPError) in try closeCompleted(connection, state) }) != nil { return }
+            switch await change(since: seen, deadline: Deadline(timeout: .milliseconds(200))) {
+            case .changed: break
+            case .timedOut: observe(connection, reported: EpollEvents.output, forceAll: true)
+            case .cancelled: throw CancellationError()
+            }
+        }
+    }
+
+    /// Checks the state, marks the connection closed by us and sends the FIN.
+    private func beginClose() throws(MacTCPError) -> Connection {
         let connection = try core.withLock { state throws(MacTCPError) -> Connection in
-            let connection = try usableConnection(state, operation, closedOK: false)
+            let connection = try usableConnection(state, "close", closedOK: false)
             connection.weClosed = true
             return connection
         }
@@ -24,15 +60,14 @@ extension TCPStream {
             // Only a connection that died under us refuses shutdown: find out how.
             observe(connection, reported: EpollEvents.error | EpollEvents.hangUp, forceAll: true)
         }
-        while true {
-            let done = try core.wait(until: Deadline(timeout: .milliseconds(200))) { state throws(MacTCPError) -> Bool? in
-                guard isCurrent(connection, state), !connection.isAbnormallyEnded else { throw terminated(operation) }
-                return connection.finAcknowledged || connection.end == .graceful ? true : nil
-            }
-            if done == true { return }
-            // Safety net for a missed wakeup: look at the kernel state ourselves.
-            observe(connection, reported: EpollEvents.output, forceAll: true)
-        }
+        return connection
+    }
+
+    /// true when our FIN has been acknowledged, nil while it has not; throws when the
+    /// connection broke. Called with the state lock held.
+    private func closeCompleted(_ connection: Connection, _ state: State) throws(MacTCPError) -> Bool? {
+        guard isCurrent(connection, state), !connection.isAbnormallyEnded else { throw terminated("close") }
+        return connection.finAcknowledged || connection.end == .graceful ? true : nil
     }
 
     /// Aborts the connection at once: the peer gets a reset, data is discarded both ways,

@@ -111,7 +111,7 @@ extension TCPStream: ReactorHandler {
             wake = true
         }
         for type in observation.icmp {
-            events.post(.icmpReceived, type.rawValue)
+            delivery.post(.icmpReceived, type.rawValue)
         }
         let kernelClosed = observation.kernelState == KernelTCPState.close.rawValue
         if observation.socketError != 0 {
@@ -122,7 +122,7 @@ extension TCPStream: ReactorHandler {
             if observation.icmp.isEmpty, Errno.isICMPReport(observation.socketError),
                 let type = ICMPMessageType(errno: observation.socketError)
             {
-                events.post(.icmpReceived, type.rawValue)
+                delivery.post(.icmpReceived, type.rawValue)
             }
         } else if kernelClosed && !connection.weClosed {
             // Reset or timed out, and a blocked call's recv or send took the error: that call
@@ -149,13 +149,13 @@ extension TCPStream: ReactorHandler {
         }
         if let unread = observation.unread, unread > 0, connection.receivers == 0, connection.dataArrivalArmed {
             connection.dataArrivalArmed = false
-            events.post(.dataArrival)
+            delivery.post(.dataArrival)
         }
         if observation.urgentPending && connection.receivers == 0 && !connection.urgentAnnounced
             && !connection.urgentDiscovered
         {
             connection.urgentAnnounced = true
-            events.post(.urgent)
+            delivery.post(.urgent)
         }
         if connection.peerClosed && observation.unread == 0 {
             deliverClosing(connection)
@@ -169,7 +169,7 @@ extension TCPStream: ReactorHandler {
     func deliverClosing(_ connection: Connection) {
         guard !connection.closingDelivered, !connection.isAbnormallyEnded else { return }
         connection.closingDelivered = true
-        events.post(.closing)
+        delivery.post(.closing)
         finishGracefulEnd(connection)
     }
 
@@ -179,7 +179,7 @@ extension TCPStream: ReactorHandler {
     func finishGracefulEnd(_ connection: Connection) {
         guard connection.end == .graceful, connection.closingDelivered, !connection.terminateDelivered else { return }
         connection.terminateDelivered = true
-        events.post(.terminate, TCPTerminationReason.ulpClose.rawValue)
+        delivery.post(.terminate, TCPTerminationReason.ulpClose.rawValue)
         if let registration = connection.registration {
             Reactor.shared.deregister(registration, connection.descriptor)
             connection.registration = nil
@@ -198,7 +198,7 @@ extension TCPStream: ReactorHandler {
         connection.end = .abnormal(reason)
         if !connection.terminateDelivered {
             connection.terminateDelivered = true
-            events.post(.terminate, reason.rawValue)
+            delivery.post(.terminate, reason.rawValue)
         }
         dispose(connection)
     }
@@ -228,7 +228,7 @@ extension TCPStream: ReactorHandler {
             if let state, state != KernelTCPState.close.rawValue {
                 core.withLock { stateValue in
                     if isCurrent(connection, stateValue), let type = ICMPMessageType(errno: error) {
-                        events.post(.icmpReceived, type.rawValue)
+                        delivery.post(.icmpReceived, type.rawValue)
                     }
                 }
                 return nil
@@ -279,7 +279,7 @@ extension TCPStream: ReactorHandler {
                 connection.ulpLastProgress = now
             } else if now - connection.ulpLastProgress >= connection.options.ulpTimeout {
                 connection.ulpLastProgress = now
-                events.post(.ulpTimeout)
+                delivery.post(.ulpTimeout)
             }
             scheduleULPCheck(connection)
         }

@@ -84,7 +84,7 @@ extension TCPStream {
             state.phase = .connected(connection)
             state.sockName = local
             state.passiveFailure = nil
-            events.post(.passiveOpenDone, 0)
+            delivery.post(.passiveOpenDone, 0)
             signalChange(&state)
             return connection
         }
@@ -106,7 +106,7 @@ extension TCPStream {
             operation: "passiveOpen",
             detail: failure == .commandTimeout ? "no client connected in time" : "the passive open was cancelled"
         )
-        events.post(.passiveOpenDone, failure.code)
+        delivery.post(.passiveOpenDone, failure.code)
         signalChange(&state)
     }
 

@@ -71,3 +71,47 @@ extension TCPStream {
         try receive(timeout: try Timeouts.duration(timeout, operation: "receive"), maxLength: maxLength)
     }
 }
+
+/// The `Double`-seconds forms of the async calls that take a timeout.
+extension TCPStream {
+    /// The async ``activeOpen(localPort:host:remotePort:timeout:options:)-(_,_,_,Duration,_)``
+    /// with the timeout in seconds.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - host: The remote IPv4 address, not 0.
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: Seconds to try; 0 means up to the ULP timeout.
+    ///   - options: ULP timeout and action, and IP header settings.
+    /// - Throws: As the `Duration` form; ``MacTCPError/invalidLength`` for a bad timeout.
+    ///
+    /// The corresponding MacTCP call is `TCPActiveOpen`.
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        host: UInt32,
+        remotePort: UInt16,
+        timeout: Double,
+        options: TCPOpenOptions = .init()
+    ) async throws {
+        try await activeOpen(
+            localPort: localPort,
+            host: host,
+            remotePort: remotePort,
+            timeout: try Timeouts.duration(timeout, operation: "activeOpen"),
+            options: options
+        )
+    }
+
+    /// The async ``receive(timeout:maxLength:)-(Duration,_)`` with the timeout in seconds.
+    ///
+    /// - Parameters:
+    ///   - timeout: Seconds to wait for data; 0 waits without limit.
+    ///   - maxLength: The most bytes to return, at least 1.
+    /// - Returns: The data with its urgent and mark flags.
+    /// - Throws: As the `Duration` form; ``MacTCPError/invalidLength`` for a bad timeout.
+    ///
+    /// The corresponding MacTCP call is `TCPRcv`.
+    public func receive(timeout: Double, maxLength: Int = 65536) async throws -> TCPReceived {
+        try await receive(timeout: try Timeouts.duration(timeout, operation: "receive"), maxLength: maxLength)
+    }
+}

@@ -50,7 +50,7 @@ public final class TCPStream: Sendable {
     }
 
     let core = ConditionLock(State())
-    let events = EventDelivery()
+    let delivery = EventDelivery()
     /// The receive buffer size asked for at creation; nil for the kernel's autotuning.
     let receiveBufferSize: Int?
 
@@ -86,8 +86,8 @@ public final class TCPStream: Sendable {
     ///
     /// The corresponding MacTCP field is the `notifyProc` of `TCPCreate`; in Python, `asr`.
     public var asr: (@Sendable (TCPEvent, Int) -> Void)? {
-        get { events.asr }
-        set { events.asr = newValue }
+        get { delivery.asr }
+        set { delivery.asr = newValue }
     }
 
     /// Whether no passive open is pending (true also when none was ever started).
@@ -155,7 +155,7 @@ public final class TCPStream: Sendable {
             case .connected(let connection):
                 endConnectionByUser(connection)
             }
-            events.finish()
+            delivery.finish()
             signalChange(&state)
             return phase
         }
@@ -264,7 +264,7 @@ public final class TCPStream: Sendable {
         if !connection.terminateDelivered {
             connection.terminateDelivered = true
             let reason: TCPTerminationReason = connection.end == .graceful ? .ulpClose : .ulpAbort
-            events.post(.terminate, reason.rawValue)
+            delivery.post(.terminate, reason.rawValue)
         }
         _ = connection.descriptor.withDescriptor { Sys.disconnect($0) }
         dispose(connection)
