@@ -147,15 +147,16 @@ extension TCPStream: ReactorHandler {
                 wake = true
             }
         }
-        if let unread = observation.unread, unread > 0, connection.receivers == 0, connection.dataArrivalArmed {
-            connection.dataArrivalArmed = false
-            delivery.post(.dataArrival)
-        }
+        // Urgent data is announced before the data arrival it came with.
         if observation.urgentPending && connection.receivers == 0 && !connection.urgentAnnounced
             && !connection.urgentDiscovered
         {
             connection.urgentAnnounced = true
             delivery.post(.urgent)
+        }
+        if let unread = observation.unread, unread > 0, connection.receivers == 0, connection.dataArrivalArmed {
+            connection.dataArrivalArmed = false
+            delivery.post(.dataArrival)
         }
         if connection.peerClosed && observation.unread == 0 {
             deliverClosing(connection)

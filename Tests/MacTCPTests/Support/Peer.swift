@@ -32,12 +32,12 @@ final class Peer: @unchecked Sendable {
     // MARK: Creating
 
     /// A listening socket on 127.0.0.1, or `host` (port 0: any free port).
-    static func listener(port: UInt16 = 0, host: UInt32 = IPv4.loopback) throws -> Peer {
+    static func listener(port: UInt16 = 0, host: UInt32 = IPv4.loopback, backlog: Int32 = 16) throws -> Peer {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
         try check(withAddress(host, port) { Glibc.bind(fd, $0, $1) }, "bind")
-        try check(Glibc.listen(fd, 16), "listen")
+        try check(Glibc.listen(fd, backlog), "listen")
         return Peer(fd: fd)
     }
 
