@@ -9,7 +9,7 @@ import Glibc
 /// 10.213.8.0/24 and net unreachable for everything outside 10.213.0.0/16; it silently drops
 /// what goes to 10.213.7.0/24. Nothing leaves
 /// the namespaces; they are deleted when the lab is torn down.
-final class NetworkLab: @unchecked Sendable {
+final class NetworkLab: Sendable {
     let client: String
     let router: String
     let server: String

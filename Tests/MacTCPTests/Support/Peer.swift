@@ -9,6 +9,10 @@ struct PeerError: Error, CustomStringConvertible {
 /// A plain BSD socket on loopback: the independent peer the tests talk to.
 ///
 /// Every blocking step takes a deadline (poll before each call); nothing here uses MacTCP.
+///
+/// `@unchecked Sendable`: tests hand a peer to a helper thread, but only one thread uses a
+/// peer at a time (the test waits for the helper before touching it again); `isOpen` is the
+/// only mutable state and is changed only by `close()`.
 final class Peer: @unchecked Sendable {
     let fd: Int32
     private var isOpen = true

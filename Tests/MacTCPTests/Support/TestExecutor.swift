@@ -2,7 +2,7 @@ import Dispatch
 
 /// A task executor on Dispatch's threads, for tests that measure how fast a suspended task
 /// resumes while other suites keep Swift's cooperative pool busy with blocking calls.
-final class TestExecutor: TaskExecutor, @unchecked Sendable {
+final class TestExecutor: TaskExecutor, Sendable {
     static let shared = TestExecutor()
     private let queue = DispatchQueue(label: "MacTCPTests.executor", attributes: .concurrent)
 
