@@ -8,11 +8,9 @@ import Synchronization
 /// stream never overlap, and a slow ASR of one stream does not hold up another stream's
 /// events. Events are queued, never coalesced into a single slot, so none is dropped.
 /// An ASR may call any `TCPStream` method, blocking ones included.
-final class EventDelivery: Sendable {
-    typealias Handler = @Sendable (TCPEvent, Int) -> Void
-    typealias Sequence = AsyncStream<(event: TCPEvent, detail: Int)>
-
-    private static let target = DispatchQueue(label: "MacTCP.asr", attributes: .concurrent)
+final class EventDelivery<Event: Sendable>: Sendable {
+    typealias Handler = @Sendable (Event, Int) -> Void
+    typealias Sequence = AsyncStream<(event: Event, detail: Int)>
 
     private struct Listeners {
         var handler: Handler?
@@ -20,7 +18,7 @@ final class EventDelivery: Sendable {
         var continuation: Sequence.Continuation?
     }
 
-    private let queue = DispatchQueue(label: "MacTCP.stream.asr", target: EventDelivery.target)
+    private let queue = DispatchQueue(label: "MacTCP.stream.asr", target: asrQueues)
     private let listeners = Mutex(Listeners())
 
     /// The ASR; read again when each event is delivered.
@@ -43,7 +41,7 @@ final class EventDelivery: Sendable {
 
     /// Queues an event. Never blocks; callers post while holding the stream's lock so that
     /// the order of events is the order in which they were decided.
-    func post(_ event: TCPEvent, _ detail: Int = 0) {
+    func post(_ event: Event, _ detail: Int = 0) {
         let hasHandler = listeners.withLock { listeners -> Bool in
             listeners.continuation?.yield((event, detail))
             return listeners.handler != nil
@@ -62,3 +60,6 @@ final class EventDelivery: Sendable {
         queue.async { [self] in listeners.withLock { $0.handler = nil } }
     }
 }
+
+/// The concurrent queue every stream's serial ASR queue runs on.
+private let asrQueues = DispatchQueue(label: "MacTCP.asr", attributes: .concurrent)

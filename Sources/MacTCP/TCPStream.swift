@@ -50,7 +50,7 @@ public final class TCPStream: Sendable {
     }
 
     let core = ConditionLock(State())
-    let delivery = EventDelivery()
+    let delivery = EventDelivery<TCPEvent>()
     /// The receive buffer size asked for at creation; nil for the kernel's autotuning.
     let receiveBufferSize: Int?
 

@@ -42,6 +42,40 @@ enum Sys {
         Int32(retrying { Int(socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
     }
 
+    /// A non-blocking, close-on-exec IPv4 UDP socket.
+    static func udpSocket() -> Int32 {
+        Int32(retrying { Int(socket(AF_INET, Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+    }
+
+    /// sendto() one datagram.
+    static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, to endpoint: Endpoint, flags: Int32) -> Int {
+        withSockaddr(endpoint) { address, length in
+            retrying { Glibc.sendto(fd, buffer.baseAddress, buffer.count, flags, address, length) }
+        }
+    }
+
+    /// recvfrom() one datagram; returns its length (0 is a valid, empty datagram) and sender.
+    static func receiveFrom(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> (Int, Endpoint) {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let result = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                retrying { recvfrom(fd, buffer.baseAddress, buffer.count, flags, raw, &length) }
+            }
+        }
+        return (result, endpoint(address))
+    }
+
+    /// The path MTU towards `host` (IP_MTU on a socket connected there; no packet is sent).
+    static func pathMTU(to host: UInt32) -> Int {
+        let fd = udpSocket()
+        guard fd >= 0 else { return Int(fd) }
+        defer { close(fd) }
+        let connected = connect(fd, Endpoint(host: host, port: 9))
+        if connected < 0 { return connected }
+        return intOption(fd, Int32(IPPROTO_IP), Int32(IP_MTU))
+    }
+
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Int {
         var value = value
         return retrying {
