@@ -44,6 +44,9 @@ final class Connection: @unchecked Sendable {
     var registration: Reactor.Registration?
     /// A send holds the turn: one caller's bytes are never interleaved with another's.
     var sending = false
+    /// Whether the reactor watches this connection's data and urgent data (see
+    /// `EpollEvents.connectionWithData`).
+    var watchesData = false
     var weClosed = false
     var finAcknowledged = false
     var peerClosed = false

@@ -27,6 +27,11 @@ final class EventDelivery<Event: Sendable>: Sendable {
         set { listeners.withLock { $0.handler = newValue } }
     }
 
+    /// Whether anyone listens: an ASR or the event sequence.
+    var hasListeners: Bool {
+        listeners.withLock { $0.handler != nil || $0.continuation != nil }
+    }
+
     /// The stream's event sequence, made on first use (already finished after release).
     func sequence(finished: Bool) -> Sequence {
         listeners.withLock { listeners in

@@ -189,6 +189,7 @@ extension TCPStream {
             )
             state.phase = .connected(connection)
             state.sockName = local
+            updateDataWatch(&state)
             signalChange(&state)
             return connection
         }

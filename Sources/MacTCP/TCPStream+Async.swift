@@ -97,7 +97,9 @@ extension TCPStream {
     /// }
     /// ```
     public var events: AsyncStream<(event: TCPEvent, detail: Int)> {
-        delivery.sequence(finished: core.withLock { $0.released })
+        let sequence = delivery.sequence(finished: core.withLock { $0.released })
+        core.withLock { updateDataWatch(&$0) }
+        return sequence
     }
 }
 

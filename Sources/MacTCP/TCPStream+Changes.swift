@@ -50,6 +50,9 @@ extension TCPStream {
             await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
                 let immediate = core.withLock { state -> Wake? in
                     if Task.isCancelled { return .cancelled }
+                    // Async calls wait for data through the reactor: watch it from now on.
+                    state.suspendsTasks = true
+                    updateDataWatch(&state)
                     if state.changes != seen || state.released { return .changed }
                     if deadline.hasPassed { return .timedOut }
                     var waiter = Waiter(continuation: continuation)
@@ -66,6 +69,17 @@ extension TCPStream {
         } onCancel: {
             resumeWaiter(id, with: .cancelled)
         }
+    }
+
+    /// Makes the reactor watch the current connection's data and urgent data when someone
+    /// listens for them (an ASR, the event sequence, async calls). Called with the state
+    /// lock held.
+    func updateDataWatch(_ state: inout State) {
+        guard case .connected(let connection) = state.phase, !connection.watchesData,
+            state.suspendsTasks || delivery.hasListeners, let registration = connection.registration
+        else { return }
+        connection.watchesData = true
+        Reactor.shared.modify(registration, connection.descriptor, events: EpollEvents.connectionWithData)
     }
 
     private func resumeWaiter(_ id: UInt64, with wake: Wake) {

@@ -84,6 +84,7 @@ extension TCPStream {
             state.phase = .connected(connection)
             state.sockName = local
             state.passiveFailure = nil
+            updateDataWatch(&state)
             delivery.post(.passiveOpenDone, 0)
             signalChange(&state)
             return connection

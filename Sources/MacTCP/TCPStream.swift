@@ -47,6 +47,8 @@ public final class TCPStream: Sendable {
         var changes: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
+        /// Async calls have suspended on this stream: the reactor watches its data.
+        var suspendsTasks = false
     }
 
     let core = ConditionLock(State())
@@ -87,7 +89,10 @@ public final class TCPStream: Sendable {
     /// The corresponding MacTCP field is the `notifyProc` of `TCPCreate`; in Python, `asr`.
     public var asr: (@Sendable (TCPEvent, Int) -> Void)? {
         get { delivery.asr }
-        set { delivery.asr = newValue }
+        set {
+            delivery.asr = newValue
+            core.withLock { updateDataWatch(&$0) }
+        }
     }
 
     /// Whether no passive open is pending (true also when none was ever started).

@@ -91,6 +91,11 @@ final class Reactor: Sendable {
         return .success(registration)
     }
 
+    /// Changes the events watched for a registered descriptor.
+    func modify(_ registration: Registration, _ descriptor: Descriptor, events: UInt32) {
+        _ = descriptor.withDescriptor { fd in mt_epoll_ctl(epollFD, 3, fd, events, registration.tag) }
+    }
+
     /// Stops watching `descriptor`. Call before retiring the descriptor.
     func deregister(_ registration: Registration, _ descriptor: Descriptor) {
         _ = descriptor.withDescriptor { fd in mt_epoll_ctl(epollFD, 2, fd, 0, 0) }

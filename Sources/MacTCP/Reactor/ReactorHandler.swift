@@ -17,9 +17,14 @@ enum EpollEvents {
     static let readHangUp = UInt32(0x2000)
     static let edgeTriggered = UInt32(1) << 31
 
-    /// Everything a connected stream needs: data, urgent data, the peer's FIN, errors, and the
-    /// state-change wakeups that only `EPOLLOUT` reports (our FIN acknowledged).
-    static let connection = input | priority | output | readHangUp | edgeTriggered
+    /// What every connected stream needs: the peer's FIN, errors, and the state-change
+    /// wakeups that only `EPOLLOUT` reports (our FIN acknowledged, a connect finished).
+    /// Data and urgent data (``connectionWithData``) are watched only when someone listens
+    /// for them (an ASR, the event sequence, a suspended async call): otherwise every
+    /// arriving segment would wake the reactor for nothing.
+    static let connection = output | readHangUp | edgeTriggered
+    /// ``connection`` plus data and urgent data.
+    static let connectionWithData = connection | input | priority
     /// A listening socket: new connections only.
     static let listener = input | edgeTriggered
 }

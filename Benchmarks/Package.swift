@@ -1,0 +1,18 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// The benchmarks live in their own package so that the library's build and CI stay light.
+// Build: swift build -c release --package-path Benchmarks
+let package = Package(
+    name: "MacTCPBenchmarks",
+    dependencies: [
+        .package(name: "MacTCP", path: "..")
+    ],
+    targets: [
+        .executableTarget(
+            name: "netbench",
+            dependencies: [.product(name: "MacTCP", package: "MacTCP")]
+        )
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,401 @@
+// netbench: the loopback benchmark protocol (bench/PROTOCOL.md of the benchmark harness)
+// written with MacTCP's public API only, as a user would write it: servers passive-open a
+// pool of streams on the port (one stream per connection, re-arming as connections arrive),
+// clients active-open, send, receive until connectionClosing, and close.
+// Plus `asr-latency`: the time from a peer's write to the stream's .dataArrival event.
+import Dispatch
+import MacTCP
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#else
+#error("Linux only")
+#endif
+
+// MARK: - Helpers
+
+func nowNs() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+/// Writes to standard error (descriptor 2).
+func complain(_ text: String) {
+    let bytes = Array(text.utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+func emit(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+func fail(_ what: String) -> Never {
+    complain("netbench-mactcp: \(what)\n")
+    exit(1)
+}
+
+func fixed(_ value: Double, _ digits: Int = 2) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded()
+    let whole = UInt64(abs(rounded)) / UInt64(scale)
+    var fraction = String(UInt64(abs(rounded)) % UInt64(scale))
+    while fraction.count < digits { fraction = "0" + fraction }
+    return (rounded < 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fraction : "")
+}
+
+/// Nearest-rank percentile of ascending samples.
+func percentile(_ sorted: [UInt64], _ p: Double) -> UInt64 {
+    let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
+    return sorted[max(0, min(sorted.count - 1, rank - 1))]
+}
+
+func loopback(_ host: String) -> UInt32 {
+    guard let address = IPv4.address(host), address >> 24 == 127 else {
+        complain("netbench-mactcp: refusing non-loopback address \(host)\n")
+        exit(2)
+    }
+    return address
+}
+
+func portNumber(_ text: String) -> UInt16 {
+    guard let value = UInt16(text) else { fail("bad port \(text)") }
+    return value
+}
+
+/// Runs `body` on a new thread.
+func spawn(_ body: @escaping @Sendable () -> Void) {
+    final class Box: @unchecked Sendable {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+    var thread = pthread_t()
+    pthread_create(&thread, nil, { context in
+        Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
+        return nil
+    }, context)
+    pthread_detach(thread)
+}
+
+/// Receives until `count` bytes came.
+func receiveExactly(_ stream: TCPStream, _ count: Int) throws {
+    var received = 0
+    while received < count {
+        received += try stream.receive(timeout: .zero, maxLength: count - received).data.count
+    }
+}
+
+/// Reads until the peer closes (connectionClosing); returns the bytes.
+func receiveToEnd(_ stream: TCPStream, maxLength: Int = 65536) throws -> [UInt8] {
+    var data: [UInt8] = []
+    while true {
+        do {
+            data += try stream.receive(timeout: .zero, maxLength: maxLength).data
+        } catch MacTCPError.connectionClosing {
+            return data
+        }
+    }
+}
+
+/// A blocking server: `poolSize` threads, each passive-opening a stream on the port and
+/// serving its connection, then opening again. Prints READY once the first stream waits.
+func serve(_ portText: String, poolSize: Int, _ handle: @escaping @Sendable (TCPStream) throws -> Void) -> Never {
+    let portNumber = portNumber(portText)
+    let ready = Atomic<Int>(0)
+    for _ in 0..<poolSize {
+        spawn {
+            while true {
+                do {
+                    let stream = try TCPStream()
+                    defer { stream.release() }
+                    try stream.passiveOpen(port: portNumber)
+                    if ready.add(1, ordering: .relaxed).newValue == poolSize { emit("READY") }
+                    try stream.wait()
+                    try handle(stream)
+                } catch {
+                    complain("netbench-mactcp: server: \(error)\n")
+                }
+            }
+        }
+    }
+    while true { sleep(1000) }
+}
+
+// MARK: - Workloads
+
+func bulkServer(_ port: String) -> Never {
+    serve(port, poolSize: 2) { stream in
+        var count = 0
+        while true {
+            do {
+                count += try stream.receive(timeout: .zero, maxLength: 65536).data.count
+            } catch MacTCPError.connectionClosing {
+                break
+            }
+        }
+        try stream.send("\(count)\n")
+        try stream.close()
+    }
+}
+
+func bulkClient(_ host: String, _ port: String, _ bytesText: String, _ chunkText: String) -> Int32 {
+    guard let total = Int(bytesText), let chunk = Int(chunkText), chunk > 0 else { fail("bad arguments") }
+    do {
+        let stream = try TCPStream()
+        try stream.activeOpen(host: loopback(host), remotePort: portNumber(port), timeout: .seconds(10))
+        let buffer = [UInt8](repeating: 0x61, count: chunk)
+        let start = nowNs()
+        var sent = 0
+        try buffer.withUnsafeBytes { bytes in
+            while sent < total {
+                let piece = min(chunk, total - sent)
+                try stream.send(UnsafeRawBufferPointer(rebasing: bytes[0..<piece]))
+                sent += piece
+            }
+        }
+        try stream.close()
+        let reply = String(decoding: try receiveToEnd(stream), as: UTF8.self)
+        let seconds = Double(nowNs() - start) / 1e9
+        stream.release()
+        guard Int(reply.split(separator: "\n").first ?? "") == total else { fail("bad reply \(reply)") }
+        emit("RESULT bytes=\(total) seconds=\(fixed(seconds, 6)) mb_per_s=\(fixed(Double(total) / seconds / 1e6))")
+        return 0
+    } catch {
+        fail("bulk-client: \(error)")
+    }
+}
+
+func pingpongServer(_ port: String) -> Never {
+    serve(port, poolSize: 2) { stream in
+        while true {
+            do {
+                let received = try stream.receive(timeout: .zero, maxLength: 65536)
+                try stream.send(received.data)
+            } catch MacTCPError.connectionClosing {
+                try stream.close()
+                return
+            }
+        }
+    }
+}
+
+func pingpongClient(_ host: String, _ port: String, _ sizeText: String, _ countText: String, _ warmupText: String) -> Int32 {
+    guard let size = Int(sizeText), let count = Int(countText), let warmup = Int(warmupText), size > 0 else {
+        fail("bad arguments")
+    }
+    do {
+        let stream = try TCPStream()
+        try stream.activeOpen(host: loopback(host), remotePort: portNumber(port), timeout: .seconds(10))
+        let message = [UInt8](repeating: 0x70, count: size)
+        var samples: [UInt64] = []
+        samples.reserveCapacity(count)
+        for index in 0..<(warmup + count) {
+            let start = nowNs()
+            try stream.send(message)
+            try receiveExactly(stream, size)
+            if index >= warmup { samples.append(nowNs() - start) }
+        }
+        try stream.close()
+        _ = try receiveToEnd(stream)
+        stream.release()
+        samples.sort()
+        let mean = Double(samples.reduce(0, +)) / Double(samples.count)
+        emit("RESULT count=\(count) size=\(size) p50_us=\(fixed(Double(percentile(samples, 50)) / 1e3)) "
+            + "p99_us=\(fixed(Double(percentile(samples, 99)) / 1e3)) mean_us=\(fixed(mean / 1e3)) "
+            + "min_us=\(fixed(Double(samples.first!) / 1e3)) max_us=\(fixed(Double(samples.last!) / 1e3))")
+        return 0
+    } catch {
+        fail("pingpong-client: \(error)")
+    }
+}
+
+func connrateServer(_ port: String) -> Never {
+    serve(port, poolSize: 4) { stream in
+        let received = try stream.receive(timeout: .seconds(10), maxLength: 1)
+        try stream.send(received.data)
+        try stream.close()
+        _ = try receiveToEnd(stream)  // the client's FIN: the connection ends gracefully
+    }
+}
+
+func connrateClient(_ host: String, _ port: String, _ countText: String) -> Int32 {
+    guard let count = Int(countText) else { fail("bad arguments") }
+    do {
+        let address = loopback(host)
+        let remote = portNumber(port)
+        let stream = try TCPStream()  // MacTCP style: one stream, reopened for each connection
+        var samples: [UInt64] = []
+        samples.reserveCapacity(count)
+        let start = nowNs()
+        for _ in 0..<count {
+            let begin = nowNs()
+            try stream.activeOpen(host: address, remotePort: remote, timeout: .seconds(10))
+            try stream.send([0x63])
+            try receiveExactly(stream, 1)
+            _ = try receiveToEnd(stream)
+            try stream.close()
+            samples.append(nowNs() - begin)
+        }
+        let seconds = Double(nowNs() - start) / 1e9
+        stream.release()
+        samples.sort()
+        emit("RESULT conns=\(count) seconds=\(fixed(seconds, 6)) conns_per_s=\(fixed(Double(count) / seconds, 1)) "
+            + "p50_us=\(fixed(Double(percentile(samples, 50)) / 1e3)) p99_us=\(fixed(Double(percentile(samples, 99)) / 1e3))")
+        return 0
+    } catch {
+        fail("connrate-client: \(error)")
+    }
+}
+
+/// The scale server: streams driven by their ASRs, no thread or task per connection. A
+/// pool of streams waits on the port; each one that gets its connection is replaced.
+final class ScaleServer: Sendable {
+    let port: UInt16
+    let streams = Mutex<[ObjectIdentifier: TCPStream]>([:])
+
+    init(port: UInt16) { self.port = port }
+
+    func arm() {
+        do {
+            let stream = try TCPStream()
+            streams.withLock { $0[ObjectIdentifier(stream)] = stream }
+            stream.asr = { [weak self, weak stream] event, detail in
+                guard let self, let stream else { return }
+                self.handle(stream, event, detail)
+            }
+            try stream.passiveOpen(port: port)
+        } catch {
+            fail("scale-server: \(error)")
+        }
+    }
+
+    func handle(_ stream: TCPStream, _ event: TCPEvent, _ detail: Int) {
+        switch event {
+        case .passiveOpenDone:
+            arm()
+            if detail != 0 { drop(stream) }
+        case .dataArrival:
+            if let received = try? stream.receive(timeout: .milliseconds(1), maxLength: 65536) {
+                try? stream.send(received.data)
+            }
+        case .closing:
+            try? stream.close()
+        case .terminate:
+            drop(stream)
+        default:
+            break
+        }
+    }
+
+    func drop(_ stream: TCPStream) {
+        stream.release()
+        _ = streams.withLock { $0.removeValue(forKey: ObjectIdentifier(stream)) }
+    }
+}
+
+func scaleServer(_ portText: String) -> Never {
+    let server = ScaleServer(port: portNumber(portText))
+    for _ in 0..<64 { server.arm() }
+    emit("READY")
+    while true { sleep(1000) }
+}
+
+func scaleClient(_ host: String, _ port: String, _ connsText: String, _ sizeText: String, _ holdText: String) -> Int32 {
+    guard let conns = Int(connsText), let size = Int(sizeText), let hold = Int(holdText) else { fail("bad arguments") }
+    do {
+        let address = loopback(host)
+        let remote = portNumber(port)
+        var streams: [TCPStream] = []
+        streams.reserveCapacity(conns)
+        let start = nowNs()
+        for _ in 0..<conns {
+            let stream = try TCPStream()
+            var attempts = 0
+            while true {
+                do {
+                    try stream.activeOpen(host: address, remotePort: remote, timeout: .seconds(10))
+                    break
+                } catch MacTCPError.openFailed where attempts < 100 {
+                    attempts += 1  // between re-arms nothing listens (MacTCP's rule): try again
+                    usleep(1000)
+                }
+            }
+            streams.append(stream)
+        }
+        let connected = nowNs()
+        emit("CONNECTED")
+        usleep(UInt32(hold) * 1000)
+        let message = [UInt8](repeating: 0x6D, count: size)
+        let begin = nowNs()
+        for stream in streams { try stream.send(message) }
+        for stream in streams { try receiveExactly(stream, size) }
+        let end = nowNs()
+        for stream in streams { stream.release() }
+        emit("RESULT conns=\(conns) connect_s=\(fixed(Double(connected - start) / 1e9, 6)) msg_s=\(fixed(Double(end - begin) / 1e9, 6))")
+        return 0
+    } catch {
+        fail("scale-client: \(error)")
+    }
+}
+
+/// The time from a peer's write to the stream's `.dataArrival` ASR call: p50/p99 over
+/// COUNT messages.
+func asrLatency(_ countText: String) -> Int32 {
+    guard let count = Int(countText) else { fail("bad arguments") }
+    do {
+        let server = try TCPStream()
+        try server.passiveOpen()
+        let client = try TCPStream()
+        try client.activeOpen(host: IPv4.loopback, remotePort: server.getSockName().port, timeout: .seconds(5))
+        try server.wait()
+        let arrival = Atomic<UInt64>(0)
+        server.asr = { event, _ in
+            if event == .dataArrival { arrival.store(nowNs(), ordering: .releasing) }
+        }
+        var samples: [UInt64] = []
+        for index in 0..<(count + 100) {
+            arrival.store(0, ordering: .relaxed)
+            let sent = nowNs()
+            try client.send([1])
+            var seen: UInt64 = 0
+            while seen == 0 { seen = arrival.load(ordering: .acquiring) }
+            if index >= 100 { samples.append(seen - sent) }
+            _ = try server.receive(timeout: .seconds(5))  // re-arms .dataArrival
+        }
+        samples.sort()
+        emit("RESULT count=\(count) p50_us=\(fixed(Double(percentile(samples, 50)) / 1e3)) p99_us=\(fixed(Double(percentile(samples, 99)) / 1e3))")
+        return 0
+    } catch {
+        fail("asr-latency: \(error)")
+    }
+}
+
+// MARK: - Command line
+
+let arguments = CommandLine.arguments
+let command = arguments.count > 1 ? arguments[1] : ""
+switch (command, arguments.count) {
+case ("bulk-server", 3): bulkServer(arguments[2])
+case ("bulk-client", 6): exit(bulkClient(arguments[2], arguments[3], arguments[4], arguments[5]))
+case ("pingpong-server", 3): pingpongServer(arguments[2])
+case ("pingpong-client", 7): exit(pingpongClient(arguments[2], arguments[3], arguments[4], arguments[5], arguments[6]))
+case ("connrate-server", 3): connrateServer(arguments[2])
+case ("connrate-client", 5): exit(connrateClient(arguments[2], arguments[3], arguments[4]))
+case ("scale-server", 3): scaleServer(arguments[2])
+case ("scale-client", 7): exit(scaleClient(arguments[2], arguments[3], arguments[4], arguments[5], arguments[6]))
+case ("asr-latency", 3): exit(asrLatency(arguments[2]))
+default:
+    complain("""
+        usage: netbench bulk-server PORT | bulk-client HOST PORT BYTES CHUNK
+               | pingpong-server PORT | pingpong-client HOST PORT SIZE COUNT WARMUP
+               | connrate-server PORT | connrate-client HOST PORT COUNT
+               | scale-server PORT | scale-client HOST PORT CONNS SIZE HOLD_MS
+               | asr-latency COUNT
+
+        """)
+    exit(64)
+}
