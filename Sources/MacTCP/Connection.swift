@@ -41,12 +41,13 @@ final class Connection: @unchecked Sendable {
     let receiveLock = Mutex(ReceiveCursor())
 
     // Guarded by the stream's state lock:
+    /// The reactor registration, made only when something needs the reactor.
     var registration: Reactor.Registration?
     /// A send holds the turn: one caller's bytes are never interleaved with another's.
     var sending = false
-    /// Whether the reactor watches this connection's data and urgent data (see
-    /// `EpollEvents.connectionWithData`).
-    var watchesData = false
+    /// The events the reactor watches on this connection (with `registration`); see
+    /// `TCPStream.watch(_:_:)`.
+    var watched: UInt32 = 0
     var weClosed = false
     var finAcknowledged = false
     var peerClosed = false
@@ -67,7 +68,8 @@ final class Connection: @unchecked Sendable {
 
     init(
         descriptor: Descriptor,
-        registration: Reactor.Registration,
+        registration: Reactor.Registration?,
+        watched: UInt32,
         options: TCPOpenOptions,
         local: Sys.Endpoint,
         remote: Sys.Endpoint,
@@ -76,6 +78,7 @@ final class Connection: @unchecked Sendable {
     ) {
         self.descriptor = descriptor
         self.registration = registration
+        self.watched = watched
         self.options = options
         self.local = local
         self.remote = remote

@@ -30,7 +30,14 @@ extension TCPStream {
         timeout: Duration = .zero,
         options: TCPOpenOptions = .init()
     ) throws {
-        let opening = try beginActiveOpen(localPort: localPort, host: host, remotePort: remotePort, timeout: timeout, options: options)
+        let opening = try beginActiveOpen(
+            localPort: localPort,
+            host: host,
+            remotePort: remotePort,
+            timeout: timeout,
+            options: options,
+            watched: false
+        )
         do {
             var result = opening.started
             while result == Errno.inProgress {
@@ -40,7 +47,7 @@ extension TCPStream {
                 if ready == 0 && opening.deadline.hasPassed {
                     result = -Int(ETIMEDOUT)
                 } else if ready != 0 {
-                    result = connectOutcome(opening)
+                    result = connectOutcome(opening, ready: ready)
                 }
             }
             try finishActiveOpen(opening, result: result)
@@ -53,7 +60,8 @@ extension TCPStream {
     /// An active open under way.
     struct ActiveOpening {
         let descriptor: Descriptor
-        let registration: Reactor.Registration
+        /// The reactor registration, for async opens (they wait for the connect's wakeup).
+        let registration: Reactor.Registration?
         let remote: Sys.Endpoint
         let options: TCPOpenOptions
         let deadline: Deadline
@@ -62,14 +70,16 @@ extension TCPStream {
         static let operation = "activeOpen"
     }
 
-    /// Checks the arguments and the stream's state, creates and registers the socket and
-    /// starts a non-blocking connect. The stream is then in the connecting phase.
+    /// Checks the arguments and the stream's state, creates the socket (registered with the
+    /// reactor when `watched`, for async opens) and starts a non-blocking connect. The stream
+    /// is then in the connecting phase.
     func beginActiveOpen(
         localPort: UInt16,
         host: UInt32,
         remotePort: UInt16,
         timeout: Duration,
-        options: TCPOpenOptions
+        options: TCPOpenOptions,
+        watched: Bool
     ) throws(MacTCPError) -> ActiveOpening {
         let operation = ActiveOpening.operation
         try Timeouts.validate(timeout, operation: operation)
@@ -104,13 +114,15 @@ extension TCPStream {
                 )
             }
         }
-        let registration: Reactor.Registration
-        switch Reactor.shared.register(descriptor, events: EpollEvents.connection, handler: self) {
-        case .success(let value):
-            registration = value
-        case .failure(let error):
-            descriptor.retire()
-            throw error.with(operation: operation)
+        var registration: Reactor.Registration?
+        if watched {
+            switch Reactor.shared.register(descriptor, events: EpollEvents.stateChanges, handler: self) {
+            case .success(let value):
+                registration = value
+            case .failure(let error):
+                descriptor.retire()
+                throw error.with(operation: operation)
+            }
         }
         do {
             try core.withLock { state throws(MacTCPError) in
@@ -118,7 +130,7 @@ extension TCPStream {
                 state.phase = .connecting(descriptor)
             }
         } catch {
-            Reactor.shared.deregister(registration, descriptor)
+            if let registration { Reactor.shared.deregister(registration, descriptor) }
             descriptor.retire()
             throw error
         }
@@ -133,13 +145,17 @@ extension TCPStream {
         )
     }
 
-    /// Looks, without waiting, whether the connect has finished: 0 when established,
-    /// -errno when it failed, -EINPROGRESS while it goes on. ICMP errors queued by the
-    /// kernel are delivered as `.icmpReceived` with their exact type.
-    func connectOutcome(_ opening: ActiveOpening) -> Int {
+    /// Whether the connect has finished, from the socket's readiness (`ready`: what poll
+    /// returned, or nil to look without waiting): 0 when established, -errno when it failed,
+    /// -EINPROGRESS while it goes on. ICMP errors queued by the kernel are delivered as
+    /// `.icmpReceived` with their exact type.
+    func connectOutcome(_ opening: ActiveOpening, ready: Int? = nil) -> Int {
         opening.descriptor.withDescriptor { fd -> Int in
-            let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: 0)
+            let ready = ready ?? Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: 0)
             if ready == 0 { return Errno.inProgress }
+            if ready > 0 && ready & Int(Sys.pollOut) != 0 && ready & (Sys.pollErr | Sys.pollHup) == 0 {
+                return 0  // writable and no error: established
+            }
             var observation = Observation()
             serviceErrors(fd, into: &observation)
             if !observation.icmp.isEmpty {
@@ -169,18 +185,20 @@ extension TCPStream {
                 detail: "cannot connect to \(IPv4.string(opening.remote.host)):\(opening.remote.port)"
             )
         }
-        let endpoints = opening.descriptor.withDescriptor { fd -> (Sys.Endpoint, Sys.Endpoint) in
+        let endpoint = opening.descriptor.withDescriptor { fd -> Sys.Endpoint in
             if opening.options.ulpAction == .report {
                 SocketOptions.setUserTimeout(fd, options: opening.options, connecting: false)
             }
-            return (Sys.localEndpoint(fd) ?? .none, Sys.peerEndpoint(fd) ?? opening.remote)
+            return Sys.localEndpoint(fd) ?? .none
         }
-        guard let (local, peer) = endpoints else { throw terminated(operation) }
+        guard let local = endpoint else { throw terminated(operation) }
+        let peer = opening.remote
         let connection = core.withLock { state -> Connection? in
             guard case .connecting(let current) = state.phase, current === opening.descriptor else { return nil }
             let connection = Connection(
                 descriptor: opening.descriptor,
                 registration: opening.registration,
+                watched: opening.registration == nil ? 0 : EpollEvents.stateChanges,
                 options: opening.options,
                 local: local,
                 remote: peer,
@@ -206,7 +224,9 @@ extension TCPStream {
                 signalChange(&state)
             }
         }
-        Reactor.shared.deregister(opening.registration, opening.descriptor)
+        if let registration = opening.registration {
+            Reactor.shared.deregister(registration, opening.descriptor)
+        }
         opening.descriptor.retire()
     }
 }

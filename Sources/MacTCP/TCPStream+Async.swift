@@ -65,7 +65,14 @@ extension TCPStream {
         timeout: Duration = .zero,
         options: TCPOpenOptions = .init()
     ) async throws {
-        let opening = try beginActiveOpen(localPort: localPort, host: host, remotePort: remotePort, timeout: timeout, options: options)
+        let opening = try beginActiveOpen(
+            localPort: localPort,
+            host: host,
+            remotePort: remotePort,
+            timeout: timeout,
+            options: options,
+            watched: true
+        )
         do {
             var result = opening.started
             while result == Errno.inProgress {

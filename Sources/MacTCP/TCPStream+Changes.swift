@@ -75,11 +75,27 @@ extension TCPStream {
     /// listens for them (an ASR, the event sequence, async calls). Called with the state
     /// lock held.
     func updateDataWatch(_ state: inout State) {
-        guard case .connected(let connection) = state.phase, !connection.watchesData,
-            state.suspendsTasks || delivery.hasListeners, let registration = connection.registration
+        guard case .connected(let connection) = state.phase, connection.end == nil,
+            state.suspendsTasks || delivery.hasListeners
         else { return }
-        connection.watchesData = true
-        Reactor.shared.modify(registration, connection.descriptor, events: EpollEvents.connectionWithData)
+        watch(connection, EpollEvents.connectionWithData)
+    }
+
+    /// Makes the reactor watch `events` on a connection too: registers it the first time,
+    /// widens the registration later. Registering or widening makes epoll look at the
+    /// socket's readiness at once, so nothing that happened before is missed. Called with the
+    /// state lock held.
+    func watch(_ connection: Connection, _ events: UInt32) {
+        let wanted = connection.watched | events
+        if let registration = connection.registration {
+            guard wanted != connection.watched else { return }
+            Reactor.shared.modify(registration, connection.descriptor, events: wanted)
+        } else {
+            guard case .success(let registration) = Reactor.shared.register(connection.descriptor, events: wanted, handler: self)
+            else { return }
+            connection.registration = registration
+        }
+        connection.watched = wanted
     }
 
     private func resumeWaiter(_ id: UInt64, with wake: Wake) {

@@ -59,6 +59,15 @@ extension TCPStream {
         if result < 0 {
             // Only a connection that died under us refuses shutdown: find out how.
             observe(connection, reported: EpollEvents.error | EpollEvents.hangUp, forceAll: true)
+        } else {
+            // On loopback the FIN is often acknowledged within the shutdown call itself.
+            observe(connection, reported: 0)
+        }
+        // Otherwise the reactor sees the acknowledgement: it wakes on the state change.
+        core.withLock { state in
+            if isCurrent(connection, state) && !connection.finAcknowledged && connection.end == nil {
+                watch(connection, EpollEvents.stateChanges)
+            }
         }
         return connection
     }

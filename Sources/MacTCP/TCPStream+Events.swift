@@ -27,16 +27,13 @@ extension TCPStream: ReactorHandler {
         observe(nil, reported: events)
     }
 
-    /// Starts watching a new connection (already registered with the reactor): the ULP
-    /// report monitor, and a first look (anything that arrived before the registration
-    /// produced no edge).
+    /// Starts the ULP report monitor of a new connection when its action is report.
     func startWatching(_ connection: Connection) {
         core.withLock { state in
             if isCurrent(connection, state), connection.options.ulpAction == .report {
                 scheduleULPCheck(connection)
             }
         }
-        observe(connection, reported: EpollEvents.input | EpollEvents.priority, forceAll: true)
     }
 
     /// Looks at the socket for the events reported (or for everything, with `forceAll`),

@@ -64,17 +64,13 @@ extension TCPStream {
         SocketOptions.applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: false)
         let descriptor = Descriptor(fd)
         let local = Sys.localEndpoint(fd) ?? .none
-        guard case .success(let registration) = Reactor.shared.register(descriptor, events: EpollEvents.connection, handler: self)
-        else {
-            // No room to watch it: the caller resets the connection, the stream keeps waiting.
-            return false
-        }
         let connection = core.withLock { state -> Connection? in
             guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
             if let timer = pending.timer { Reactor.shared.cancel(timer) }
             let connection = Connection(
                 descriptor: descriptor,
-                registration: registration,
+                registration: nil,
+                watched: 0,
                 options: options,
                 local: local,
                 remote: peer,
@@ -92,7 +88,6 @@ extension TCPStream {
         guard let connection else {
             // Aborted or released between the two looks: the caller resets the connection
             // (and so closes the descriptor).
-            Reactor.shared.deregister(registration, descriptor)
             return false
         }
         startWatching(connection)

@@ -266,6 +266,9 @@ extension TCPStream {
         let enable = connection.sendLock.withLock { counters -> UInt64? in
             counters.ackReportsEnabled ? nil : counters.written
         }
+        core.withLock { state in
+            if isCurrent(connection, state) { watch(connection, EpollEvents.errors) }
+        }
         guard let base = enable else { return }
         let enabled = connection.descriptor.withDescriptor { Sys.enableAckReports($0) } ?? -EBADF
         guard enabled >= 0 else { return }

@@ -17,14 +17,16 @@ enum EpollEvents {
     static let readHangUp = UInt32(0x2000)
     static let edgeTriggered = UInt32(1) << 31
 
-    /// What every connected stream needs: the peer's FIN, errors, and the state-change
-    /// wakeups that only `EPOLLOUT` reports (our FIN acknowledged, a connect finished).
-    /// Data and urgent data (``connectionWithData``) are watched only when someone listens
-    /// for them (an ASR, the event sequence, a suspended async call): otherwise every
-    /// arriving segment would wake the reactor for nothing.
-    static let connection = output | readHangUp | edgeTriggered
-    /// ``connection`` plus data and urgent data.
-    static let connectionWithData = connection | input | priority
+    /// A connection's data, urgent data, the peer's FIN and its state changes: watched when
+    /// someone listens for events (an ASR, the event sequence) or async calls suspend on it.
+    /// A connection nobody listens to is not watched at all (each arriving segment would
+    /// otherwise wake the reactor for nothing): its blocking calls see everything themselves.
+    static let connectionWithData = input | priority | output | readHangUp | edgeTriggered
+    /// State changes only (a connect finished, our FIN acknowledged): `EPOLLOUT` with
+    /// edge triggering reports every state change of a socket that can write.
+    static let stateChanges = output | edgeTriggered
+    /// Errors only (acknowledgement reports, ICMP): `EPOLLERR` needs no interest bit.
+    static let errors = edgeTriggered
     /// A listening socket: new connections only.
     static let listener = input | edgeTriggered
 }
