@@ -143,7 +143,7 @@ final class Listener: ReactorHandler {
         }
         let descriptor = Descriptor(fd)
         _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
-        SocketOptions.applyCommon(fd)
+        SocketOptions.applyListener(fd)
         let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: port))
         if bound < 0 {
             descriptor.retire()

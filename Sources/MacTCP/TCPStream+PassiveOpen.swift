@@ -60,8 +60,9 @@ extension TCPStream {
             guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
             return pending.options
         }) else { return false }
-        SocketOptions.applyCommon(fd)
-        SocketOptions.applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: false)
+        // SO_OOBINLINE, TCP_NODELAY, IP_RECVERR and the default user timeout come from the
+        // listener (accepted sockets inherit them).
+        SocketOptions.applyAccepted(fd, options: options, receiveBufferSize: receiveBufferSize)
         let descriptor = Descriptor(fd)
         let local = Sys.localEndpoint(fd) ?? .none
         let connection = core.withLock { state -> Connection? in

@@ -271,7 +271,9 @@ public final class TCPStream: Sendable {
             let reason: TCPTerminationReason = connection.end == .graceful ? .ulpClose : .ulpAbort
             delivery.post(.terminate, reason.rawValue)
         }
-        _ = connection.descriptor.withDescriptor { Sys.disconnect($0) }
+        if connection.end != .graceful {
+            _ = connection.descriptor.withDescriptor { Sys.disconnect($0) }
+        }
         dispose(connection)
     }
 }

@@ -214,7 +214,7 @@ func pingpongClient(_ host: String, _ port: String, _ sizeText: String, _ countT
 }
 
 func connrateServer(_ port: String) -> Never {
-    serve(port, poolSize: 4) { stream in
+    serve(port, poolSize: 16) { stream in
         let received = try stream.receive(timeout: .seconds(10), maxLength: 1)
         try stream.send(received.data)
         try stream.close()

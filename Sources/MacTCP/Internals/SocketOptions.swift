@@ -17,16 +17,33 @@ enum SocketOptions {
         _ = Sys.setOption(fd, Int32(IPPROTO_IP), Int32(IP_RECVERR), 1)
     }
 
+    /// What a library listener sets so that the connections it accepts inherit it: the
+    /// common options and the default ULP timeout (abort after 2 minutes).
+    static func applyListener(_ fd: Int32) {
+        applyCommon(fd)
+        setUserTimeout(fd, options: TCPOpenOptions(), connecting: false)
+    }
+
+    /// The settings of an accepted connection that differ from what it inherited from the
+    /// listener (``applyListener(_:)``).
+    static func applyAccepted(_ fd: Int32, options: TCPOpenOptions, receiveBufferSize: Int?) {
+        let defaults = TCPOpenOptions()
+        if options.ulpTimeout != defaults.ulpTimeout || options.ulpAction != defaults.ulpAction {
+            setUserTimeout(fd, options: options, connecting: false)
+        }
+        applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: nil)
+    }
+
     /// The receive buffer and the IP header settings of one connection, and the kernel's
     /// user timeout when the ULP action is abort (`connecting`: also for the report action,
-    /// to bound the handshake).
-    static func applyConnection(_ fd: Int32, options: TCPOpenOptions, receiveBufferSize: Int?, connecting: Bool) {
+    /// to bound the handshake; nil: leave the user timeout alone).
+    static func applyConnection(_ fd: Int32, options: TCPOpenOptions, receiveBufferSize: Int?, connecting: Bool?) {
         if let size = receiveBufferSize {
             // The kernel doubles the value for its bookkeeping; ask for half so that the
             // window offered matches the size MacTCP users expect.
             _ = Sys.setOption(fd, Int32(SOL_SOCKET), Int32(SO_RCVBUF), Int32(clamping: max(size / 2, 2048)))
         }
-        setUserTimeout(fd, options: options, connecting: connecting)
+        if let connecting { setUserTimeout(fd, options: options, connecting: connecting) }
         let tos = options.typeOfService.ipTOS(precedence: options.precedence)
         if tos != 0 {
             _ = Sys.setOption(fd, Int32(IPPROTO_IP), Int32(IP_TOS), tos)
