@@ -24,7 +24,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "MacTCPTests", dependencies: ["MacTCP"], exclude: ["Peers"]),
+        .testTarget(name: "MacTCPTests", dependencies: ["MacTCP", "mactcp"], exclude: ["Peers"]),
     ],
     swiftLanguageModes: [.v6]
 )

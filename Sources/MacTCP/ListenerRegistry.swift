@@ -157,7 +157,7 @@ final class Listener: ReactorHandler {
             }
             throw MacTCPError.ipBadAddr.with(operation: "passiveOpen", errno: error, detail: "cannot bind port \(port)")
         }
-        let listening = Sys.listen(fd, backlog: 128)
+        let listening = Sys.listen(fd, backlog: 4096)
         guard listening >= 0, let endpoint = Sys.localEndpoint(fd) else {
             descriptor.retire()
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen")

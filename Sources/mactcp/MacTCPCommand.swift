@@ -4,7 +4,8 @@ import ArgumentParser
 struct MacTCPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mactcp",
-        abstract: "MacTCP's TCP stream objects on Linux: urgent data, push, half-close, abort and a live status.",
-        subcommands: [Demo.self]
+        abstract: "MacTCP's TCP streams on Linux: netcat for TCP's corners — urgent data, push, half-close, abort, live status.",
+        discussion: ExitStatus.help,
+        subcommands: [Demo.self, Connect.self, Listen.self, SendFile.self, ReceiveFile.self, Info.self, UDP.self]
     )
 }

@@ -299,7 +299,7 @@ final class ScaleServer: Sendable {
 
 func scaleServer(_ portText: String) -> Never {
     let server = ScaleServer(port: portNumber(portText))
-    for _ in 0..<64 { server.arm() }
+    for _ in 0..<1024 { server.arm() }
     emit("READY")
     while true { sleep(1000) }
 }

@@ -1,0 +1,118 @@
+import ArgumentParser
+import Dispatch
+import MacTCP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mactcp connect HOST PORT`: an interactive active open.
+struct Connect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Open a connection; send standard input, print what arrives.",
+        discussion: """
+            Each line of standard input is sent (pushed). A line starting with '!' sends the \
+            rest of the line as urgent data. End of input (Ctrl-D) half-closes the connection: \
+            what the peer still sends keeps arriving until it closes too. Ctrl-C aborts the \
+            connection (the peer gets a reset). Received data goes to standard output (urgent \
+            data marked), events and errors to standard error.
+
+            \(ExitStatus.help)
+            """
+    )
+
+    @Argument(help: "The remote IPv4 address (or localhost).") var host: Host
+    @Argument(help: "The remote port, 1…65535.") var port: UInt16
+    @Option(name: .customLong("local-port"), help: "The local port (0: any).") var localPort: UInt16 = 0
+    @Option(help: "Seconds to wait for the connection (0: up to the ULP timeout).") var timeout: Double = 30
+    @Flag(help: "Print the stream's events on standard error.") var events = false
+    @Flag(help: "Print events as JSON lines.") var json = false
+
+    func validate() throws {
+        if port == 0 { throw ValidationError("the port must be 1…65535") }
+        if !timeout.isFinite || timeout < 0 { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
+    }
+
+    func run() throws {
+        let stream: TCPStream
+        do {
+            stream = try TCPStream()
+            if events || json {
+                let json = json
+                stream.asr = { event, detail in complain(describe(event, detail, json: json, stream: "connect")) }
+            }
+            try stream.activeOpen(localPort: localPort, host: host.address, remotePort: port, timeout: timeout)
+        } catch {
+            throw failure(for: error, doing: "connect to \(IPv4.string(host.address)):\(port)")
+        }
+        complain("connected to \(IPv4.string(host.address)):\(port) from port \(stream.getSockName().port)")
+        abortOnInterrupt(stream)
+        let printer = Printer()
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = Outcome()
+        DispatchQueue.global().async {
+            defer { finished.signal() }
+            while true {
+                do {
+                    printer.show(try stream.receive(timeout: .zero), from: "connect")
+                } catch MacTCPError.connectionClosing {
+                    complain("the peer has closed the connection")
+                    return
+                } catch {
+                    outcome.set(failure(for: error, doing: "receive"))
+                    return
+                }
+            }
+        }
+        while let line = readLine(strippingNewline: false) {
+            do {
+                if line.hasPrefix("!") {
+                    let urgent = String(line.dropFirst()).trimmingSuffix("\n")
+                    if !urgent.isEmpty { try stream.send(urgent, urgent: true) }
+                } else {
+                    try stream.send(line)
+                }
+            } catch {
+                throw failure(for: error, doing: "send")
+            }
+        }
+        do {
+            try stream.close()
+        } catch {
+            throw failure(for: error, doing: "close")
+        }
+        finished.wait()
+        stream.release()
+        if let failure = outcome.value { throw failure }
+    }
+}
+
+/// The first failure of a background task.
+final class Outcome: @unchecked Sendable {
+    // Written once by the receiving task before it signals; read after the wait.
+    private(set) var value: ExitCode?
+    func set(_ code: ExitCode) { value = code }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String {
+        hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
+    }
+}
+
+/// Ctrl-C (SIGINT) aborts the connection and exits.
+func abortOnInterrupt(_ stream: TCPStream) {
+    signal(SIGINT, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+    source.setEventHandler {
+        try? stream.abort()
+        complain("aborted")
+        exit(ExitStatus.broken)
+    }
+    source.resume()
+    interruptSource = source
+}
+
+/// Keeps the SIGINT source alive for the life of the process. Written once, from the main
+/// thread, before any other thread could read it (nothing else reads it).
+nonisolated(unsafe) var interruptSource: (any DispatchSourceSignal)?

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Dispatch
+import MacTCP
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `mactcp listen`: passive opens on a port, printing (or echoing) what arrives.
+struct Listen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Wait for connections on a port; print (or echo) what arrives.",
+        discussion: """
+            Without --once, a pool of streams waits on the port, as MacTCP servers did, so \
+            several clients can be served at once. Received data goes to standard output, \
+            urgent data marked; with --echo it is sent back (urgent data as urgent data).
+
+            \(ExitStatus.help)
+            """
+    )
+
+    @Option(help: "The local port (0: any free port, printed on standard error).") var port: UInt16 = 0
+    @Option(help: "Accept only this peer: HOST or HOST:PORT.") var from: Peer?
+    @Option(help: "Seconds to wait for a client (0: without limit).") var timeout: Double = 0
+    @Flag(help: "Send back what arrives.") var echo = false
+    @Flag(help: "Serve one connection, then exit.") var once = false
+    @Option(help: "How many streams wait at once without --once.") var pool: Int = 4
+    @Flag(help: "Print the streams' events on standard error.") var events = false
+    @Flag(help: "Print events as JSON lines.") var json = false
+
+    func validate() throws {
+        if !timeout.isFinite || timeout < 0 { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
+        if pool < 1 || pool > 1024 { throw ValidationError("--pool must be 1…1024") }
+    }
+
+    func run() throws {
+        let port = try openFirst()
+        complain("listening on port \(port.0.getSockName().port)")
+        let first = port.0
+        if once {
+            try serve(first, name: "connection 1")
+            return
+        }
+        let actualPort = first.getSockName().port
+        let counter = Atomic(1)
+        let this = self
+        for index in 0..<pool {
+            DispatchQueue.global().async {
+                var stream: TCPStream? = index == 0 ? first : nil
+                while true {
+                    do {
+                        let current = try stream ?? this.open(port: actualPort)
+                        stream = nil
+                        let number = counter.add(1, ordering: .relaxed).oldValue
+                        try? this.serve(current, name: "connection \(number)")
+                        current.release()
+                    } catch {
+                        _ = failure(for: error, doing: "listen")
+                        return
+                    }
+                }
+            }
+        }
+        while true { sleep(3600) }
+    }
+
+    private func openFirst() throws -> (TCPStream, Void) {
+        do {
+            return (try open(port: port), ())
+        } catch {
+            throw failure(for: error, doing: "listen on port \(port)")
+        }
+    }
+
+    private func open(port: UInt16) throws -> TCPStream {
+        let stream = try TCPStream()
+        try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout)
+        return stream
+    }
+
+    private func serve(_ stream: TCPStream, name: String) throws {
+        if events || json {
+            let json = json
+            stream.asr = { event, detail in complain(describe(event, detail, json: json, stream: name)) }
+        }
+        do {
+            try stream.wait()
+        } catch {
+            throw failure(for: error, doing: "listen")
+        }
+        let status = try stream.status()
+        complain("[\(name)] connected from \(IPv4.string(status.remoteHost)):\(status.remotePort)")
+        let printer = Printer()
+        while true {
+            do {
+                let received = try stream.receive(timeout: .zero)
+                printer.show(received, from: name)
+                if echo { try stream.send(received.data, urgent: received.urgent || received.mark) }
+            } catch MacTCPError.connectionClosing {
+                complain("[\(name)] the peer has closed the connection")
+                try? stream.close()
+                return
+            } catch {
+                throw failure(for: error, doing: "[\(name)] receive")
+            }
+        }
+    }
+}

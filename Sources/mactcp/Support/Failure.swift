@@ -1,0 +1,128 @@
+import ArgumentParser
+import MacTCP
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The tool's exit statuses (documented in `mactcp --help` and the README).
+enum ExitStatus {
+    /// Everything worked (for `send`: every byte was acknowledged).
+    static let success: Int32 = 0
+    /// Bad arguments: host, port, size out of range (the status swift-argument-parser uses).
+    static let usage: Int32 = 64
+    /// The connection could not be opened: refused, unreachable, no answer.
+    static let unavailable: Int32 = 69
+    /// The local port is in use.
+    static let portInUse: Int32 = 73
+    /// The connection broke during the transfer, or not every byte was acknowledged.
+    static let broken: Int32 = 74
+    /// Nothing came within the timeout.
+    static let timeout: Int32 = 75
+
+    static let help = """
+        Exit status: 0 success; 64 bad arguments; 69 could not connect (refused, unreachable, \
+        no answer); 73 local port in use; 74 connection broken or data not acknowledged; \
+        75 timed out.
+        """
+}
+
+/// Writes a line to standard error.
+func complain(_ text: String) {
+    let bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// Writes bytes to standard output, unbuffered.
+func output(_ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+        if written <= 0 { return }
+        offset += written
+    }
+}
+
+/// Turns a MacTCP error into a message with the code's name and a hint, and an exit status.
+func failure(for error: any Error, doing what: String) -> ExitCode {
+    guard let error = error as? MacTCPError else {
+        complain("mactcp: \(what): \(error)")
+        return ExitCode(ExitStatus.broken)
+    }
+    let hint: String
+    let status: Int32
+    switch error {
+    case .openFailed:
+        hint = "is anything listening there, and is it reachable?"
+        status = ExitStatus.unavailable
+    case .duplicateSocket:
+        hint = "another program uses that port; pick another one, or 0 for any free port"
+        status = ExitStatus.portInUse
+    case .commandTimeout:
+        hint = "nothing arrived in time; use a longer --timeout, or 0 to wait without limit"
+        status = ExitStatus.timeout
+    case .ipBadAddr, .invalidLength:
+        hint = "check the arguments"
+        status = ExitStatus.usage
+    case .connectionTerminated:
+        hint = "the peer reset the connection, or it timed out"
+        status = ExitStatus.broken
+    default:
+        hint = ""
+        status = ExitStatus.broken
+    }
+    complain("mactcp: \(what): \(error.name) (\(error.code)): \(error.detail ?? error.meaning)"
+        + (error.errno.map { " [\(String(cString: strerror($0)))]" } ?? "") + (hint.isEmpty ? "" : "\n  hint: \(hint)"))
+    return ExitCode(status)
+}
+
+/// A host argument: dotted-quad IPv4, or `localhost`.
+struct Host: ExpressibleByArgument, Sendable {
+    let address: UInt32
+
+    init?(argument: String) {
+        if argument == "localhost" {
+            address = IPv4.loopback
+        } else if let parsed = IPv4.address(argument), parsed != 0 {
+            address = parsed
+        } else {
+            return nil
+        }
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// `HOST[:PORT]` for `--from`.
+struct Peer: ExpressibleByArgument, Sendable {
+    let host: UInt32
+    let port: UInt16
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let host = Host(argument: String(parts[0])) else { return nil }
+        self.host = host.address
+        if parts.count == 2 {
+            guard let port = UInt16(parts[1]) else { return nil }
+            self.port = port
+        } else {
+            port = 0
+        }
+    }
+}
+
+/// Formats an event for people (stderr) or scripts (`--json`).
+func describe(_ event: TCPEvent, _ detail: Int, json: Bool, stream: String) -> String {
+    var extra = ""
+    switch event {
+    case .terminate: extra = TCPTerminationReason(rawValue: detail).map { "\($0)" } ?? "\(detail)"
+    case .icmpReceived: extra = ICMPMessageType(rawValue: detail).map { "\($0)" } ?? "\(detail)"
+    case .passiveOpenDone: extra = detail == 0 ? "ok" : MacTCPError(code: detail).name
+    default: break
+    }
+    if json {
+        return "{\"stream\":\"\(stream)\",\"event\":\"\(event)\",\"code\":\(event.rawValue),\"detail\":\(detail)"
+            + (extra.isEmpty ? "" : ",\"meaning\":\"\(extra)\"") + "}"
+    }
+    return "[\(stream)] event \(event) (\(event.rawValue))" + (extra.isEmpty ? "" : ": \(extra)")
+}

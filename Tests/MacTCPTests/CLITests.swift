@@ -1,0 +1,260 @@
+import Foundation
+import MacTCP
+import Testing
+
+/// Runs the built `mactcp` tool end to end against plain-socket peers.
+struct Tool {
+    /// The `mactcp` binary next to the test bundle (SwiftPM builds it for the tests).
+    static var path: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let exe = String(decoding: buffer[0..<max(0, count)].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var directory = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("mactcp").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return "mactcp"
+    }
+
+    final class Run: @unchecked Sendable {
+        let process = Process()
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
+
+        init(_ arguments: [String], stdoutFile: URL? = nil) throws {
+            process.executableURL = URL(fileURLWithPath: Tool.path)
+            process.arguments = arguments
+            process.standardInput = stdin
+            if let stdoutFile {
+                _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
+                process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
+            } else {
+                process.standardOutput = stdout
+            }
+            process.standardError = stderr
+            try process.run()
+        }
+
+        func write(_ text: String) {
+            stdin.fileHandleForWriting.write(Data(text.utf8))
+        }
+
+        func endInput() {
+            try? stdin.fileHandleForWriting.close()
+        }
+
+        /// Waits for the exit (killing the tool at the deadline) and returns status and output.
+        func finish(timeout: Double = 20) throws -> (status: Int32, out: String, err: String) {
+            let deadline = Clock.now + timeout
+            while process.isRunning {
+                if Clock.now > deadline {
+                    process.terminate()
+                    throw PeerError(description: "mactcp did not finish in \(timeout) s")
+                }
+                usleep(5000)
+            }
+            let out = (process.standardOutput as? Pipe).map { String(decoding: $0.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) } ?? ""
+            let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return (process.terminationStatus, out, err)
+        }
+    }
+
+    /// A free TCP port (bound and released).
+    static func freePort() throws -> UInt16 {
+        let probe = try Peer.listener()
+        defer { probe.close() }
+        return probe.localPort
+    }
+}
+
+@Suite("mactcp command-line tool", .serialized, .timeLimit(.minutes(2)))
+struct CLITests {
+    @Test("connect: lines go out (a '!' line as urgent data), end of input half-closes, replies come back")
+    func connect() throws {
+        let listener = try Peer.listener()
+        let run = try Tool.Run(["connect", "127.0.0.1", String(listener.localPort)])
+        let peer = try listener.accept()
+        peer.setOOBInline()
+        run.write("hello\n")
+        #expect(try peer.receive(exactly: 6) == Array("hello\n".utf8))
+        run.write("!URG\n")
+        try peer.waitUnread(3)
+        #expect(try peer.receive(max: 2) == Array("UR".utf8))
+        #expect(peer.atMark)
+        #expect(try peer.receive(max: 10) == Array("G".utf8))
+        run.endInput()
+        #expect(try peer.receiveToEnd().isEmpty)  // our half-close
+        try peer.send("reply after your FIN")
+        peer.shutdownWrite()
+        let (status, out, err) = try run.finish()
+        #expect(status == 0, "stderr: \(err)")
+        #expect(out == "reply after your FIN")
+        #expect(err.contains("the peer has closed"))
+    }
+
+    @Test("listen --once: prints what arrives, urgent data marked with its mark, echoes with --echo")
+    func listen() throws {
+        let port = try Tool.freePort()
+        let run = try Tool.Run(["listen", "--once", "--echo", "--port", String(port), "--events"])
+        var client: Peer?
+        try waitUntil(timeout: 10, "the tool to listen") {
+            client = try? Peer.connect(port: port, timeout: 1)
+            return client != nil
+        }
+        let peer = try #require(client)
+        peer.setOOBInline()
+        try peer.send("abc")
+        #expect(try peer.receive(exactly: 3) == Array("abc".utf8))
+        try peer.sendUrgent(Array("XY".utf8))
+        try peer.waitUnread(2)
+        _ = try peer.receive(max: 1)
+        #expect(peer.atMark)
+        #expect(try peer.receive(max: 1) == Array("Y".utf8))
+        peer.shutdownWrite()
+        #expect(try peer.receiveToEnd().isEmpty)
+        let (status, out, err) = try run.finish()
+        #expect(status == 0, "stderr: \(err)")
+        #expect(out == "abcXY")
+        #expect(err.contains("urgent data: 2 bytes at offset 3, region starts, mark after byte 5"))
+        #expect(err.contains("event passiveOpenDone"))
+        #expect(err.contains("event closing"))
+    }
+
+    @Test("send and receive move 100 MB byte-exact; send exits 0 once everything was acknowledged")
+    func bulk() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mactcp-cli-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("source")
+        var generator = SeededGenerator(seed: 42)
+        var data = Data(count: 100 << 20)
+        data.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for index in words.indices { words[index] = generator.next() }
+        }
+        try data.write(to: source)
+        let target = directory.appendingPathComponent("target")
+        let port = try Tool.freePort()
+        let receiver = try Tool.Run(["receive", "--port", String(port), "--timeout", "20"], stdoutFile: target)
+        var sender: Tool.Run?
+        try waitUntil(timeout: 10, "the receiver") {
+            // The receiver takes exactly one connection: probe with the sender itself.
+            sender = try Tool.Run(["send", "127.0.0.1", String(port), source.path])
+            let result = try sender!.finish(timeout: 60)
+            if result.status == 0 { return true }
+            #expect(result.status == 69, "stderr: \(result.err)")
+            return false
+        }
+        let (status, _, err) = try receiver.finish(timeout: 60)
+        #expect(status == 0, "stderr: \(err)")
+        #expect(try Data(contentsOf: target) == data)
+    }
+
+    @Test("bad input gets a clear error and its documented exit status, never a crash",
+          arguments: [
+            (["connect", "999.1.1.1", "80"], Int32(64)),
+            (["connect", "127.0.0.1", "0"], Int32(64)),
+            (["connect", "127.0.0.1", "70000"], Int32(64)),
+            (["connect", "127.0.0.1", "80", "--timeout", "-1"], Int32(64)),
+            (["listen", "--pool", "0"], Int32(64)),
+            (["receive", "--timeout", "0.2"], Int32(75)),
+          ])
+    func badInput(arguments: [String], expected: Int32) throws {
+        let (status, _, err) = try Tool.Run(arguments).finish()
+        #expect(status == expected, "stderr: \(err)")
+        #expect(!err.contains("Fatal error"))
+        #expect(!err.isEmpty)
+    }
+
+    @Test("refused and port-in-use have their exit statuses and name the MacTCP code")
+    func refusedAndInUse() throws {
+        let closed = try Tool.freePort()
+        let refused = try Tool.Run(["connect", "127.0.0.1", String(closed), "--timeout", "5"]).finish()
+        #expect(refused.status == 69)
+        #expect(refused.err.contains("openFailed (-23015)"))
+        #expect(refused.err.contains("hint:"))
+        let busy = try Peer.listener()
+        let inUse = try Tool.Run(["listen", "--port", String(busy.localPort)]).finish()
+        #expect(inUse.status == 73)
+        #expect(inUse.err.contains("duplicateSocket (-23017)"))
+    }
+
+    @Test("Ctrl-C aborts the connection: the peer gets a reset")
+    func abort() throws {
+        let listener = try Peer.listener()
+        let run = try Tool.Run(["connect", "127.0.0.1", String(listener.localPort)])
+        let peer = try listener.accept()
+        run.write("x\n")
+        _ = try peer.receive(exactly: 2)
+        kill(run.process.processIdentifier, SIGINT)
+        #expect(throws: Peer.ReceiveFailure.self) { _ = try peer.receive(timeout: 5) }
+        let (status, _, err) = try run.finish()
+        #expect(status == 74)
+        #expect(err.contains("aborted"))
+    }
+
+    @Test("info --json has the interface and the kernel's counters")
+    func info() throws {
+        let (status, out, _) = try Tool.Run(["info", "--json"]).finish()
+        #expect(status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        #expect(object?["tcpRtoMin"] as? Int == 200)
+        #expect(object?["ipAddr"] as? String == IPv4.string(MacTCPDriver.ipAddr()))
+    }
+
+    @Test("udp send and udp listen")
+    func udp() throws {
+        let probe = try UDPPeer()
+        let port = probe.port
+        _ = consume probe
+        let listen = try Tool.Run(["udp", "listen", "--port", String(port), "--count", "1", "--json", "--timeout", "10"])
+        usleep(300_000)
+        let send = try Tool.Run(["udp", "send", "127.0.0.1", String(port), "datagram"]).finish()
+        #expect(send.status == 0, "stderr: \(send.err)")
+        let (status, out, _) = try listen.finish()
+        #expect(status == 0)
+        #expect(out.contains("\"bytes\":8"))
+        #expect(out.contains("\"text\":\"datagram\""))
+        let closed = try UDPPeer()
+        let closedPort = closed.port
+        _ = consume closed
+        let unreachable = try Tool.Run(["udp", "send", "127.0.0.1", String(closedPort), "anyone?"]).finish()
+        #expect(unreachable.status == 69)
+        #expect(unreachable.err.contains("ICMP type 3 code 3"))
+    }
+
+    @Test("on a terminal (tmux), urgent data is highlighted and the mark shown",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    func terminal() throws {
+        let port = try Tool.freePort()
+        let session = "mactcp-test-\(getpid())"
+        try NetworkLab.run("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) listen --once --port \(port); sleep 30' </dev/null >/dev/null 2>&1")
+        defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
+        var client: Peer?
+        try waitUntil(timeout: 10, "the tool to listen") {
+            client = try? Peer.connect(port: port, timeout: 1)
+            return client != nil
+        }
+        let peer = try #require(client)
+        try peer.send("plain ")
+        usleep(100_000)
+        try peer.sendUrgent(Array("URGENT".utf8))
+        var screen = ""
+        try waitUntil(timeout: 10, "the mark on the screen") {
+            let capture = Process()
+            capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+            capture.arguments = ["capture-pane", "-p", "-e", "-t", session]
+            let pipe = Pipe()
+            capture.standardOutput = pipe
+            try capture.run()
+            capture.waitUntilExit()
+            screen = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return screen.contains("⟨mark⟩")
+        }
+        #expect(screen.contains("plain "))
+        #expect(screen.contains("\u{1B}[7mURGENT"))
+    }
+}
