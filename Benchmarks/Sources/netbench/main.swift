@@ -68,6 +68,8 @@ func portNumber(_ text: String) -> UInt16 {
 
 /// Runs `body` on a new thread.
 func spawn(_ body: @escaping @Sendable () -> Void) {
+    // Sendable in fact: its only property is an immutable @Sendable closure; the class exists
+    // to cross pthread_create's untyped context pointer.
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }

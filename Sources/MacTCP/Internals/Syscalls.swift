@@ -144,10 +144,6 @@ enum Sys {
         name(fd, getsockname)
     }
 
-    static func peerEndpoint(_ fd: Int32) -> Endpoint? {
-        name(fd, getpeername)
-    }
-
     private static func name(
         _ fd: Int32,
         _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
