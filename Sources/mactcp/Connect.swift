@@ -1,6 +1,7 @@
 import ArgumentParser
 import Dispatch
 import MacTCP
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -88,10 +89,10 @@ struct Connect: ParsableCommand {
 }
 
 /// The first failure of a background task.
-final class Outcome: @unchecked Sendable {
-    // Written once by the receiving task before it signals; read after the wait.
-    private(set) var value: ExitCode?
-    func set(_ code: ExitCode) { value = code }
+final class Outcome: Sendable {
+    private let storage = Mutex<ExitCode?>(nil)
+    var value: ExitCode? { storage.withLock { $0 } }
+    func set(_ code: ExitCode) { storage.withLock { $0 = $0 ?? code } }
 }
 
 extension String {

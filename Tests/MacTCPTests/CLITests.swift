@@ -18,7 +18,7 @@ struct Tool {
         return "mactcp"
     }
 
-    final class Run: @unchecked Sendable {
+    final class Run {
         let process = Process()
         let stdin = Pipe()
         let stdout = Pipe()
