@@ -103,24 +103,43 @@ func receiveToEnd(_ stream: TCPStream, maxLength: Int = 65536) throws -> [UInt8]
     }
 }
 
-/// A blocking server: `poolSize` threads, each passive-opening a stream on the port and
-/// serving its connection, then opening again. Prints READY once the first stream waits.
+/// A blocking server: `poolSize` threads, each keeping a stream passive-opened on the port:
+/// when its stream gets a connection, the thread passive-opens the next stream first, then
+/// serves the connection (MacTCP refuses clients while no stream waits, so a server re-arms
+/// before it serves). Prints READY once every thread's first stream waits.
 func serve(_ portText: String, poolSize: Int, _ handle: @escaping @Sendable (TCPStream) throws -> Void) -> Never {
     let portNumber = portNumber(portText)
     let ready = Atomic<Int>(0)
+    @Sendable func open() -> TCPStream {
+        while true {
+            do {
+                let stream = try TCPStream()
+                try stream.passiveOpen(port: portNumber)
+                return stream
+            } catch {
+                complain("netbench-mactcp: server: \(error)\n")
+                usleep(1000)
+            }
+        }
+    }
     for _ in 0..<poolSize {
         spawn {
+            var waiting = open()
+            if ready.add(1, ordering: .relaxed).newValue == poolSize { emit("READY") }
             while true {
+                let current = waiting
                 do {
-                    let stream = try TCPStream()
-                    defer { stream.release() }
-                    try stream.passiveOpen(port: portNumber)
-                    if ready.add(1, ordering: .relaxed).newValue == poolSize { emit("READY") }
-                    try stream.wait()
-                    try handle(stream)
+                    try current.wait()
                 } catch {
                     complain("netbench-mactcp: server: \(error)\n")
                 }
+                waiting = open()
+                do {
+                    try handle(current)
+                } catch {
+                    complain("netbench-mactcp: server: \(error)\n")
+                }
+                current.release()
             }
         }
     }
