@@ -28,6 +28,7 @@ struct Connect: ParsableCommand {
     @Option(help: "Seconds to wait for the connection (0: up to the ULP timeout).") var timeout: Double = 30
     @Flag(help: "Print the stream's events on standard error.") var events = false
     @Flag(help: "Print events as JSON lines.") var json = false
+    @Flag(help: "Publish the connection's status for `mactcp watch`.") var watch = false
 
     func validate() throws {
         if port == 0 { throw ValidationError("the port must be 1…65535") }
@@ -48,6 +49,7 @@ struct Connect: ParsableCommand {
         }
         complain("connected to \(IPv4.string(host.address)):\(port) from port \(stream.getSockName().port)")
         abortOnInterrupt(stream)
+        if watch { WatchBoard.publish(stream, name: "connect \(IPv4.string(host.address)):\(port)") }
         let printer = Printer()
         let finished = DispatchSemaphore(value: 0)
         let outcome = Outcome()

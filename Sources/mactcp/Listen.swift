@@ -28,6 +28,7 @@ struct Listen: ParsableCommand {
     @Option(help: "How many streams wait at once without --once.") var pool: Int = 4
     @Flag(help: "Print the streams' events on standard error.") var events = false
     @Flag(help: "Print events as JSON lines.") var json = false
+    @Flag(help: "Publish the (first) connection's status for `mactcp watch`.") var watch = false
 
     func validate() throws {
         if !timeout.isFinite || timeout < 0 { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
@@ -91,6 +92,7 @@ struct Listen: ParsableCommand {
         }
         let status = try stream.status()
         complain("[\(name)] connected from \(IPv4.string(status.remoteHost)):\(status.remotePort)")
+        if watch { WatchBoard.publish(stream, name: "listen \(name)") }
         let printer = Printer()
         while true {
             do {

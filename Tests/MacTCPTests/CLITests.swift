@@ -257,4 +257,40 @@ struct CLITests {
         #expect(screen.contains("plain "))
         #expect(screen.contains("\u{1B}[7mURGENT"))
     }
+
+    @Test("watch: a live status view of a `listen --watch` connection, refreshed in place (tmux)",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    func watch() throws {
+        let port = try Tool.freePort()
+        let listen = try Tool.Run(["listen", "--once", "--watch", "--port", String(port)])
+        var client: Peer?
+        try waitUntil(timeout: 10, "the tool to listen") {
+            client = try? Peer.connect(port: port, timeout: 1)
+            return client != nil
+        }
+        let peer = try #require(client)
+        try peer.send([UInt8](repeating: 0x77, count: 5000))
+        let session = "mactcp-watch-\(getpid())"
+        let pid = listen.process.processIdentifier
+        try NetworkLab.run("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) watch --pid \(pid); sleep 30' </dev/null >/dev/null 2>&1")
+        defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
+        var screen = ""
+        try waitUntil(timeout: 10, "the status view") {
+            let capture = Process()
+            capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+            capture.arguments = ["capture-pane", "-p", "-t", session]
+            let pipe = Pipe()
+            capture.standardOutput = pipe
+            try capture.run()
+            capture.waitUntilExit()
+            screen = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return screen.contains("established (8)") && screen.contains("▁")
+        }
+        #expect(screen.contains("mactcp watch"))
+        #expect(screen.contains("sendWindow"))
+        #expect(screen.contains("congestionWindow"))
+        #expect(screen.contains("local \(port)"))
+        peer.shutdownWrite()
+        _ = try listen.finish()
+    }
 }

@@ -1,0 +1,144 @@
+import ArgumentParser
+import Dispatch
+import MacTCP
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where `connect --watch` and `listen --watch` publish their connection's status.
+enum WatchBoard {
+    static var directory: String {
+        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
+        return base + "/mactcp-watch"
+    }
+
+    static func path(for pid: Int32) -> String { "\(directory)/\(pid).status" }
+
+    /// One connection per process is published (the first).
+    private static let published = Atomic(false)
+
+    /// Publishes `stream`'s status every 200 ms until the process exits (the file goes with it).
+    static func publish(_ stream: TCPStream, name: String) {
+        guard !published.exchange(true, ordering: .relaxed) else { return }
+        mkdir(directory, 0o755)
+        let path = path(for: getpid())
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now(), repeating: .milliseconds(200))
+        timer.setEventHandler {
+            guard let status = try? stream.status() else { return }
+            let line = "\(name.replacingSpaces) \(status.connectionState) \(status.sendWindow) \(status.rcvWindow) "
+                + "\(status.amtUnackedData) \(status.amtUnreadData) \(status.srtt) \(status.congestionWindow) "
+                + "\(status.localPort) \(IPv4.string(status.remoteHost)) \(status.remotePort)\n"
+            let temporary = path + ".new"
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { return }
+            _ = Array(line.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+            rename(temporary, path)
+        }
+        timer.resume()
+        watchTimer = timer
+        atexit { unlink(WatchBoard.path(for: getpid())) }
+    }
+}
+
+extension String {
+    /// The name with spaces made non-breaking, so that the status line splits on spaces.
+    var replacingSpaces: String { String(map { $0 == " " ? "_" : $0 }) }
+}
+
+/// Keeps the publishing timer alive; written once from the main thread, read by nothing.
+nonisolated(unsafe) var watchTimer: (any DispatchSourceTimer)?
+
+/// `mactcp watch`: a live view of a connection published by `connect --watch` or
+/// `listen --watch`.
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a live view of a connection made with `connect --watch` or `listen --watch`.",
+        discussion: "Windows, unacknowledged and unread bytes, round-trip time, congestion window and state, refreshed in place, with sparklines of the last seconds. Ctrl-C ends it."
+    )
+
+    @Option(help: "The process to watch (default: the newest one publishing).") var pid: Int32?
+    @Option(help: "Refreshes before exiting (0: until the connection's process ends).") var frames: Int = 0
+
+    func run() throws {
+        var history: [[Int]] = Array(repeating: [], count: 5)
+        var shown = 0
+        while frames == 0 || shown < frames {
+            guard let path = pid.map(WatchBoard.path(for:)) ?? newest(), let line = read(path) else {
+                if shown == 0 {
+                    complain("mactcp: nothing to watch: start `mactcp connect --watch …` or `mactcp listen --watch …` first")
+                    throw ExitCode(ExitStatus.usage)
+                }
+                print("\u{1B}[2K\rthe connection's process has ended")
+                return
+            }
+            let fields = line.split(separator: " ").map(String.init)
+            guard fields.count >= 11, let values = Optional(fields[1...7].compactMap { Int($0) }), values.count == 7 else {
+                usleep(200_000)
+                continue
+            }
+            let tracked = [values[1], values[3], values[4], values[5], values[6]]
+            for index in 0..<tracked.count {
+                history[index].append(tracked[index])
+                if history[index].count > 40 { history[index].removeFirst() }
+            }
+            render(name: String(fields[0].map { $0 == "_" ? " " : $0 }), values: values, local: fields[8], remote: "\(fields[9]):\(fields[10])", history: history)
+            shown += 1
+            usleep(200_000)
+        }
+    }
+
+    private func newest() -> String? {
+        guard let directory = opendir(WatchBoard.directory) else { return nil }
+        defer { closedir(directory) }
+        var best: (String, Int)?
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasSuffix(".status") else { continue }
+            let path = WatchBoard.directory + "/" + name
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            if best == nil || info.st_mtim.tv_sec > best!.1 { best = (path, info.st_mtim.tv_sec) }
+        }
+        return best?.0
+    }
+
+    private func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self).trimmingSuffix("\n") : nil
+    }
+
+    private func render(name: String, values: [Int], local: String, remote: String, history: [[Int]]) {
+        let state = TCPConnectionState(rawValue: values[0]).map { "\($0)" } ?? "\(values[0])"
+        let rows: [(String, String, [Int]?)] = [
+            ("state", "\(state) (\(values[0]))", nil),
+            ("ports", "local \(local) ↔ \(remote)", nil),
+            ("sendWindow", "\(values[1])", history[0]),
+            ("rcvWindow", "\(values[2])", nil),
+            ("amtUnackedData", "\(values[3])", history[1]),
+            ("amtUnreadData", "\(values[4])", history[2]),
+            ("srtt ms", "\(values[5])", history[3]),
+            ("congestionWindow", "\(values[6])", history[4]),
+        ]
+        var frame = "\u{1B}[H\u{1B}[2J" + "mactcp watch — \(name)\n\n"
+        for (label, value, series) in rows {
+            frame += label.padding(18) + value.padding(28) + (series.map(sparkline) ?? "") + "\n"
+        }
+        frame += "\n(Ctrl-C to stop)\n"
+        output(Array(frame.utf8))
+    }
+
+    private func sparkline(_ values: [Int]) -> String {
+        let bars = Array("▁▂▃▄▅▆▇█")
+        guard let low = values.min(), let high = values.max() else { return "" }
+        let span = max(high - low, 1)
+        return String(values.map { bars[min(bars.count - 1, ($0 - low) * (bars.count - 1) / span)] })
+    }
+}
