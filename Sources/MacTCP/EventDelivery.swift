@@ -3,10 +3,11 @@ import Synchronization
 
 /// Delivers one stream's events to its ASR and to its event sequence, in order.
 ///
-/// Each stream has its own serial dispatch queue (targeting a shared concurrent one), so
-/// the ASR never runs on the caller's thread or on the reactor thread, two events of the same
-/// stream never overlap, and a slow ASR of one stream does not hold up another stream's
-/// events. Events are queued, never coalesced into a single slot, so none is dropped.
+/// Each stream has its own serial dispatch queue, so the ASR never runs on the caller's
+/// thread or on the reactor thread, two events of the same stream never overlap, and a slow
+/// ASR of one stream does not hold up another stream's events. The queues keep Dispatch's
+/// default target, which may add a thread when every worker is busy: events still arrive
+/// when the application blocks Dispatch's threads (an ASR that makes blocking calls does). Events are queued, never coalesced into a single slot, so none is dropped.
 /// An ASR may call any `TCPStream` method, blocking ones included.
 final class EventDelivery<Event: Sendable>: Sendable {
     typealias Handler = @Sendable (Event, Int) -> Void
@@ -18,7 +19,7 @@ final class EventDelivery<Event: Sendable>: Sendable {
         var continuation: Sequence.Continuation?
     }
 
-    private let queue = DispatchQueue(label: "MacTCP.stream.asr", target: asrQueues)
+    private let queue = DispatchQueue(label: "MacTCP.stream.asr")
     private let listeners = Mutex(Listeners())
 
     /// The ASR; read again when each event is delivered.
@@ -61,10 +62,11 @@ final class EventDelivery<Event: Sendable>: Sendable {
     /// delivered (after `release()`), so that an ASR capturing its stream does not keep it
     /// alive.
     func finish() {
-        listeners.withLock { $0.continuation?.finish() }
+        let hasHandler = listeners.withLock { listeners -> Bool in
+            listeners.continuation?.finish()
+            return listeners.handler != nil
+        }
+        guard hasHandler else { return }
         queue.async { [self] in listeners.withLock { $0.handler = nil } }
     }
 }
-
-/// The concurrent queue every stream's serial ASR queue runs on.
-private let asrQueues = DispatchQueue(label: "MacTCP.asr", attributes: .concurrent)

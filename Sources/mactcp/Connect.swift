@@ -53,7 +53,7 @@ struct Connect: ParsableCommand {
         let printer = Printer()
         let finished = DispatchSemaphore(value: 0)
         let outcome = Outcome()
-        DispatchQueue.global().async {
+        spawnThread {
             defer { finished.signal() }
             while true {
                 do {

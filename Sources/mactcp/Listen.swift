@@ -36,26 +36,30 @@ struct Listen: ParsableCommand {
     }
 
     func run() throws {
-        let port = try openFirst()
-        complain("listening on port \(port.0.getSockName().port)")
-        let first = port.0
-        if once {
-            try serve(first, name: "connection 1")
-            return
+        let counter = Atomic(1)
+        let first: TCPStream
+        do {
+            first = try open(port: port, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
+        } catch {
+            throw failure(for: error, doing: "listen on port \(port)")
         }
         let actualPort = first.getSockName().port
-        let counter = Atomic(1)
+        complain("listening on port \(actualPort)")
+        if once {
+            try serve(first)
+            return
+        }
         let this = self
         for index in 0..<pool {
-            DispatchQueue.global().async {
+            spawnThread {
                 var stream: TCPStream? = index == 0 ? first : nil
                 while true {
                     do {
-                        let current = try stream ?? this.open(port: actualPort)
+                        let current = try stream ?? this.open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
                         stream = nil
-                        let number = counter.add(1, ordering: .relaxed).oldValue
-                        try? this.serve(current, name: "connection \(number)")
+                        try? this.serve(current)
                         current.release()
+                        _ = names.withLock { $0.removeValue(forKey: ObjectIdentifier(current)) }
                     } catch {
                         _ = failure(for: error, doing: "listen")
                         return
@@ -66,25 +70,21 @@ struct Listen: ParsableCommand {
         while true { sleep(3600) }
     }
 
-    private func openFirst() throws -> (TCPStream, Void) {
-        do {
-            return (try open(port: port), ())
-        } catch {
-            throw failure(for: error, doing: "listen on port \(port)")
-        }
-    }
-
-    private func open(port: UInt16) throws -> TCPStream {
+    /// A stream waiting on the port, its event routine installed first so that no event is
+    /// missed.
+    private func open(port: UInt16, name: String) throws -> TCPStream {
         let stream = try TCPStream()
-        try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout)
-        return stream
-    }
-
-    private func serve(_ stream: TCPStream, name: String) throws {
+        names.withLock { $0[ObjectIdentifier(stream)] = name }
         if events || json {
             let json = json
             stream.asr = { event, detail in complain(describe(event, detail, json: json, stream: name)) }
         }
+        try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout)
+        return stream
+    }
+
+    private func serve(_ stream: TCPStream) throws {
+        let name = names.withLock { $0[ObjectIdentifier(stream)] } ?? "connection"
         do {
             try stream.wait()
         } catch {
@@ -109,3 +109,6 @@ struct Listen: ParsableCommand {
         }
     }
 }
+
+/// The name each waiting stream was given when it was opened.
+private let names = Mutex<[ObjectIdentifier: String]>([:])

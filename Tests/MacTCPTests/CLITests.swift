@@ -293,4 +293,32 @@ struct CLITests {
         peer.shutdownWrite()
         _ = try listen.finish()
     }
+
+    @Test("listen without --once serves several clients at once; --json prints events as JSON lines")
+    func pool() throws {
+        let port = try Tool.freePort()
+        let listen = try Tool.Run(["listen", "--echo", "--json", "--pool", "3", "--port", String(port)])
+        defer { kill(listen.process.processIdentifier, SIGKILL) }
+        var first: Peer?
+        try waitUntil(timeout: 10, "the tool to listen") {
+            first = try? Peer.connect(port: port, timeout: 1)
+            return first != nil
+        }
+        let clients = [try #require(first), try Peer.connect(port: port), try Peer.connect(port: port)]
+        for (index, client) in clients.enumerated() {
+            try client.send("client \(index)")
+        }
+        for (index, client) in clients.enumerated() {
+            #expect(try client.receive(exactly: 8) == Array("client \(index)".utf8))
+            client.shutdownWrite()
+            #expect(try client.receiveToEnd().isEmpty)
+        }
+        usleep(200_000)
+        kill(listen.process.processIdentifier, SIGKILL)
+        let (_, out, err) = try listen.finish()
+        #expect(out.contains("client 0") && out.contains("client 1") && out.contains("client 2"))
+        #expect(err.contains("{\"stream\":\"connection"))
+        #expect(err.contains("\"event\":\"passiveOpenDone\",\"code\":32766,\"detail\":0"))
+        #expect(err.contains("\"event\":\"closing\""))
+    }
 }
