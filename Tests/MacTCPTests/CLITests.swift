@@ -321,4 +321,36 @@ struct CLITests {
         #expect(err.contains("\"event\":\"passiveOpenDone\",\"code\":32766,\"detail\":0"))
         #expect(err.contains("\"event\":\"closing\""))
     }
+
+    @Test("send on a terminal shows a progress bar with bytes, rate, percentage (tmux)",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    func progress() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mactcp-progress-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let source = directory.appendingPathComponent("source")
+        try Data(count: 20 << 20).write(to: source)
+        let port = try Tool.freePort()
+        let receiver = try Tool.Run(["receive", "--port", String(port), "--timeout", "20"], stdoutFile: directory.appendingPathComponent("target"))
+        usleep(300_000)
+        let session = "mactcp-progress-\(getpid())"
+        try NetworkLab.run("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) send 127.0.0.1 \(port) \(source.path); sleep 30' </dev/null >/dev/null 2>&1")
+        defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
+        var screen = ""
+        try waitUntil(timeout: 20, "the finished progress bar") {
+            let capture = Process()
+            capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+            capture.arguments = ["capture-pane", "-p", "-t", session]
+            let pipe = Pipe()
+            capture.standardOutput = pipe
+            try capture.run()
+            capture.waitUntilExit()
+            screen = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            return screen.contains("all acknowledged")
+        }
+        #expect(screen.contains("\(20 << 20) bytes"))
+        #expect(screen.contains("MB/s"))
+        #expect(screen.contains("] 100%"))
+        #expect(try receiver.finish().status == 0)
+    }
 }
