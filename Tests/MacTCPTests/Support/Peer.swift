@@ -37,7 +37,7 @@ final class Peer: @unchecked Sendable {
 
     /// A listening socket on 127.0.0.1, or `host` (port 0: any free port).
     static func listener(port: UInt16 = 0, host: UInt32 = IPv4.loopback, backlog: Int32 = 16) throws -> Peer {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
         try check(withAddress(host, port) { Glibc.bind(fd, $0, $1) }, "bind")
@@ -47,7 +47,7 @@ final class Peer: @unchecked Sendable {
 
     /// Connects to 127.0.0.1:`port`, optionally from a chosen local port.
     static func connect(port: UInt16, from localPort: UInt16 = 0, timeout: Double = 5) throws -> Peer {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         let peer = Peer(fd: fd)
         if localPort != 0 {
             var one: Int32 = 1
@@ -75,6 +75,7 @@ final class Peer: @unchecked Sendable {
         guard try poll(Int16(POLLIN), timeout: timeout) else { throw PeerError(description: "accept timed out") }
         let client = Glibc.accept(fd, nil, nil)
         try Self.check(client, "accept")
+        _ = fcntl(client, F_SETFD, FD_CLOEXEC)
         return Peer(fd: client)
     }
 

@@ -6,7 +6,7 @@ final class UDPPeer: Sendable {
     let fd: Int32
 
     init(port: UInt16 = 0) throws {
-        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         var address = Self.address(IPv4.loopback, port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }

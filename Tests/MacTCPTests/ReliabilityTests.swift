@@ -1,0 +1,187 @@
+import Foundation
+import MacTCP
+import Testing
+
+/// The descriptors this process has open.
+func openDescriptorCount() -> Int {
+    (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1
+}
+
+@Suite("Process safety and resources", .timeLimit(.minutes(3)))
+struct ReliabilityTests {
+    @Test("sending to a peer that has gone never raises SIGPIPE: the call throws connectionTerminated")
+    func noSIGPIPE() throws {
+        let pair = try activePair()
+        pair.peer.reset()
+        var outcome: MacTCPError?
+        for _ in 0..<50 {
+            do {
+                try pair.stream.send([UInt8](repeating: 1, count: 100_000))
+            } catch let error as MacTCPError {
+                outcome = error
+                break
+            }
+        }
+        #expect(outcome == .connectionTerminated)
+    }
+
+    @Test("a SIGALRM storm (no SA_RESTART) never surfaces EINTR as an error")
+    func signalStorm() async {
+        await #expect(processExitsWith: .success) { () async -> Void in
+            signalStormInChild()
+        }
+    }
+
+    @Test("every descriptor the library opens is close-on-exec: a forked child inherits none")
+    func closeOnExec() throws {
+        let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
+        let pair = try activePair()                 // an active stream (and the reactor)
+        let server = try TCPStream()
+        try server.passiveOpen()                    // a listener
+        let client = try TCPStream()
+        try client.activeOpen(host: IPv4.loopback, remotePort: server.getSockName().port, timeout: 5)
+        try server.wait()                           // an accepted socket
+        let udp = try UDPStream()                   // a UDP socket
+        try pair.stream.close()                     // a close watched by the reactor
+        let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
+        var checked = 0
+        for name in after.subtracting(before) {
+            let info = (try? String(contentsOfFile: "/proc/self/fdinfo/" + name, encoding: .utf8)) ?? ""
+            guard let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }),
+                let flags = Int(line.split(separator: "\t").last ?? "", radix: 8)
+            else { continue }
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name)) ?? "?"
+            #expect(flags & 0o2000000 != 0, "descriptor \(name) (\(target)) is not close-on-exec")
+            checked += 1
+        }
+        #expect(checked >= 5)
+        udp.release()
+        client.release()
+        server.release()
+    }
+
+    @Test("a stream released from another thread while a receive and a send are blocked on it")
+    func releaseWhileBlocked() throws {
+        let listener = try Peer.listener()
+        listener.setReceiveBuffer(4096)
+        let stream = try TCPStream()
+        try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
+        let peer = try listener.accept()
+        let receiving = Background { try stream.receive(timeout: 30) }
+        let sending = Background { try stream.send([UInt8](repeating: 0, count: 20_000_000)) }
+        usleep(200_000)
+        #expect(!receiving.isFinished && !sending.isFinished)
+        let releasing = Background { stream.release() }
+        _ = try releasing.value().get()
+        #expect(throws: MacTCPError.connectionTerminated) { try receiving.value().get() }
+        #expect(throws: MacTCPError.connectionTerminated) { try sending.value().get() }
+        _ = peer
+    }
+
+    @Test("100,000 open/send/abort/close/release cycles leak no descriptor and no memory")
+    func cycles() async {
+        // In a process of its own: the descriptor count is process-wide.
+        await #expect(processExitsWith: .success) { () async -> Void in
+            do {
+                try descriptorCyclesInChild()
+            } catch {
+                exit(9)
+            }
+        }
+    }
+}
+
+/// The body of the cycles test, run in a child process: exits 7 when a descriptor leaked,
+/// 8 when memory grew. Measured: 100,000 cycles in about 12 s, descriptors equal before and
+/// after, RSS +0.5 MiB between cycle 10,000 and the end.
+func descriptorCyclesInChild() throws {
+    let listener = try Peer.listener(backlog: 1024)
+    let port = listener.localPort
+    // The peer accepts, reads the byte (so that its close is a FIN, not a reset) and closes,
+    // on a thread of its own.
+    let stop = Atomic<Bool>(false)
+    let acceptor = Background { () throws -> Int in
+        var accepted = 0
+        while !stop.load(ordering: .relaxed) {
+            guard (try? listener.poll(Int16(POLLIN), timeout: 0.05)) == true else { continue }
+            let client = Glibc.accept(listener.fd, nil, nil)
+            if client >= 0 {
+                var entry = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
+                var byte: UInt8 = 0
+                if Glibc.poll(&entry, 1, 1000) == 1 { _ = recv(client, &byte, 1, 0) }
+                Glibc.close(client)
+                accepted += 1
+            }
+        }
+        return accepted
+    }
+    // The reactor's epoll instance and eventfd are made on first use (a UDP stream always
+    // registers with it).
+    try UDPStream().release()
+    let before = openDescriptorCount()
+    var memoryBefore = 0
+    let cycles = 100_000
+    for index in 0..<cycles {
+        let stream = try TCPStream()
+        try stream.activeOpen(host: IPv4.loopback, remotePort: port, timeout: 5)
+        try stream.send([UInt8(truncatingIfNeeded: index)])
+        switch index % 3 {
+        case 0: try stream.abort()
+        case 1: try stream.close()
+        default: break
+        }
+        stream.release()
+        if index == 10_000 { memoryBefore = residentKiB() }
+    }
+    usleep(100_000)  // the peer closes its last connection
+    let after = openDescriptorCount()
+    stop.store(true, ordering: .relaxed)
+    _ = try acceptor.value(timeout: 30).get()
+    if after != before { exit(7) }
+    if residentKiB() - memoryBefore > 8 * 1024 { exit(8) }
+}
+
+/// The body of the signal-storm test, run in a child process (the storm is process-wide).
+func signalStormInChild() {
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in }
+    action.sa_flags = 0  // no SA_RESTART: blocking system calls return EINTR
+    sigemptyset(&action.sa_mask)
+    sigaction(SIGALRM, &action, nil)
+    var timer = itimerval(it_interval: timeval(tv_sec: 0, tv_usec: 500), it_value: timeval(tv_sec: 0, tv_usec: 500))
+    setitimer(Int32(ITIMER_REAL.rawValue), &timer, nil)
+    do {
+        let pair = try passivePair()
+        // A receive that times out: commandTimeout, after its timeout.
+        let start = Clock.now
+        do {
+            _ = try pair.stream.receive(timeout: .milliseconds(300))
+            exit(2)
+        } catch MacTCPError.commandTimeout {
+            if Clock.now - start < 0.29 { exit(3) }
+        }
+        // Data both ways, several megabytes, while the signals keep coming.
+        let data = (0..<3_000_000).map { UInt8(truncatingIfNeeded: $0) }
+        let peer = pair.peer
+        let reader = Background { try peer.receive(exactly: data.count, timeout: 30) }
+        try pair.stream.send(data, waitForAck: true)
+        if try reader.value(timeout: 30).get() != data { exit(4) }
+        try peer.send("back")
+        if try pair.stream.receive(timeout: 5).data != Array("back".utf8) { exit(5) }
+        try pair.stream.close()
+        exit(0)
+    } catch {
+        exit(6)
+    }
+}
+
+/// This process's resident memory in KiB.
+func residentKiB() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
+}
+
+import Glibc
+import Synchronization
+
