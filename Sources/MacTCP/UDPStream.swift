@@ -321,7 +321,7 @@ public final class UDPStream: Sendable {
             Reactor.shared.deregister(registration, descriptor)
         }
         // Wakes a blocked read (the kernel reports a hang-up even on an unconnected socket).
-        _ = descriptor.withDescriptor { shutdown($0, Int32(SHUT_RDWR)) }
+        _ = descriptor.withDescriptor { Sys.shutdownBoth($0) }
         descriptor.retire()
         delivery.finish()
     }

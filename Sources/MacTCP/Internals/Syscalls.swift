@@ -184,6 +184,11 @@ enum Sys {
         return result == 0 ? 0 : Int(UInt16(bitPattern: entry.revents))
     }
 
+    /// shutdown(SHUT_RDWR): wakes threads polling the socket (also an unconnected UDP one).
+    static func shutdownBoth(_ fd: Int32) -> Int {
+        retrying { Int(shutdown(fd, Int32(SHUT_RDWR))) }
+    }
+
     static func shutdownWrite(_ fd: Int32) -> Int {
         retrying { Int(shutdown(fd, Int32(SHUT_WR))) }
     }
