@@ -2,7 +2,7 @@ import Synchronization
 
 /// One connection of a stream: its socket and what the library knows about it.
 ///
-/// `@unchecked Sendable`: the `let` properties are immutable and the two `Mutex` properties
+/// `@unchecked Sendable`: the `let` properties are immutable and the two locked properties
 /// synchronise themselves; every `var` is read and written only while the owning stream's
 /// state lock (`TCPStream.core`) is held.
 final class Connection: @unchecked Sendable {
@@ -36,9 +36,9 @@ final class Connection: @unchecked Sendable {
     let epoch: UInt64
 
     /// The send counters; see `sending` for the turn that serialises sends.
-    let sendLock = Mutex(SendCounters())
+    let sendLock = ConditionLock(SendCounters())
     /// Serialises receives (urgent-region bookkeeping needs one reader at a time).
-    let receiveLock = Mutex(ReceiveCursor())
+    let receiveLock = ConditionLock(ReceiveCursor())
 
     // Guarded by the stream's state lock:
     /// The reactor registration, made only when something needs the reactor.

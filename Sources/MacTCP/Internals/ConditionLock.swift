@@ -10,6 +10,9 @@ import Glibc
 /// `Synchronization.Mutex` has no condition variable, and blocking MacTCP calls (`wait`,
 /// `close`, `send` with `waitForAck`) must sleep until the reactor or another thread changes
 /// the stream's state. This is a pthread mutex and a `CLOCK_MONOTONIC` condition variable.
+/// The library uses it for all its locks, also where no thread waits: ThreadSanitizer sees
+/// pthread mutexes on Linux but not `Synchronization.Mutex`, and the sanitizer runs must be
+/// able to tell a race from a locked access.
 ///
 /// `@unchecked Sendable`: every access to `value` happens between `pthread_mutex_lock` and
 /// `pthread_mutex_unlock` of `mutex` (in `withLock` and `wait`), and the pthread objects live
