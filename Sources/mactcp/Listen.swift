@@ -44,15 +44,25 @@ struct Listen: ParsableCommand {
             throw failure(for: error, doing: "listen on port \(port)")
         }
         let actualPort = first.getSockName().port
-        complain("listening on port \(actualPort)")
         if once {
+            complain("listening on port \(actualPort)")
             try serve(first)
             return
         }
+        // Arm the whole pool before serving, so that clients arriving together find it.
+        var armed = [first]
+        do {
+            for _ in 1..<pool {
+                armed.append(try open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)"))
+            }
+        } catch {
+            throw failure(for: error, doing: "listen on port \(actualPort)")
+        }
+        complain("listening on port \(actualPort)")
         let this = self
-        for index in 0..<pool {
+        for initial in armed {
             spawnThread {
-                var stream: TCPStream? = index == 0 ? first : nil
+                var stream: TCPStream? = initial
                 while true {
                     do {
                         let current = try stream ?? this.open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
