@@ -62,6 +62,18 @@ struct Tool {
         }
     }
 
+    /// What a tmux session's screen shows (with `escapes`, its colours and attributes too).
+    static func screen(of session: String, escapes: Bool = false) throws -> String {
+        let capture = Process()
+        capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
+        capture.arguments = ["capture-pane", "-p"] + (escapes ? ["-e"] : []) + ["-t", session]
+        let pipe = Pipe()
+        capture.standardOutput = pipe
+        try capture.run()
+        capture.waitUntilExit()
+        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
     /// A free TCP port (bound and released).
     static func freePort() throws -> UInt16 {
         let probe = try Peer.listener()
@@ -244,14 +256,7 @@ struct CLITests {
         try peer.sendUrgent(Array("URGENT".utf8))
         var screen = ""
         try waitUntil(timeout: 10, "the mark on the screen") {
-            let capture = Process()
-            capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-            capture.arguments = ["capture-pane", "-p", "-e", "-t", session]
-            let pipe = Pipe()
-            capture.standardOutput = pipe
-            try capture.run()
-            capture.waitUntilExit()
-            screen = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            screen = try Tool.screen(of: session, escapes: true)
             return screen.contains("⟨mark⟩")
         }
         #expect(screen.contains("plain "))
@@ -276,14 +281,7 @@ struct CLITests {
         defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
         var screen = ""
         try waitUntil(timeout: 10, "the status view") {
-            let capture = Process()
-            capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-            capture.arguments = ["capture-pane", "-p", "-t", session]
-            let pipe = Pipe()
-            capture.standardOutput = pipe
-            try capture.run()
-            capture.waitUntilExit()
-            screen = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            screen = try Tool.screen(of: session)
             return screen.contains("established (8)") && screen.contains("▁")
         }
         #expect(screen.contains("mactcp watch"))
@@ -339,14 +337,7 @@ struct CLITests {
         defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
         var screen = ""
         try waitUntil(timeout: 20, "the finished progress bar") {
-            let capture = Process()
-            capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-            capture.arguments = ["capture-pane", "-p", "-t", session]
-            let pipe = Pipe()
-            capture.standardOutput = pipe
-            try capture.run()
-            capture.waitUntilExit()
-            screen = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            screen = try Tool.screen(of: session)
             return screen.contains("all acknowledged")
         }
         #expect(screen.contains("\(20 << 20) bytes"))
