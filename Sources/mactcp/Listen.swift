@@ -38,8 +38,9 @@ struct Listen: ParsableCommand {
     func run() throws {
         let counter = Atomic(1)
         let first: TCPStream
+        let ended = DispatchSemaphore(value: 0)
         do {
-            first = try open(port: port, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
+            first = try open(port: port, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)", ended: once ? ended : nil)
         } catch {
             throw failure(for: error, doing: "listen on port \(port)")
         }
@@ -47,6 +48,8 @@ struct Listen: ParsableCommand {
         if once {
             complain("listening on port \(actualPort)")
             try serve(first)
+            // Let the last events (closing, terminate) print before the process exits.
+            if events || json { _ = ended.wait(timeout: .now() + 1) }
             return
         }
         // Arm the whole pool before serving, so that clients arriving together find it.
@@ -82,12 +85,15 @@ struct Listen: ParsableCommand {
 
     /// A stream waiting on the port, its event routine installed first so that no event is
     /// missed.
-    private func open(port: UInt16, name: String) throws -> TCPStream {
+    private func open(port: UInt16, name: String, ended: DispatchSemaphore? = nil) throws -> TCPStream {
         let stream = try TCPStream()
         names.withLock { $0[ObjectIdentifier(stream)] = name }
         if events || json {
             let json = json
-            stream.asr = { event, detail in complain(describe(event, detail, json: json, stream: name)) }
+            stream.asr = { event, detail in
+                complain(describe(event, detail, json: json, stream: name))
+                if event == .terminate { ended?.signal() }
+            }
         }
         try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout)
         return stream
