@@ -47,7 +47,7 @@ final class ListenerRegistry: Sendable {
         var nextID: UInt64 = 1
     }
 
-    private let table = Lock(Table())
+    private let table = ConditionLock(Table())
 
     /// Adds a waiting stream on `port` (0: a new listener on a port the system chooses) and
     /// returns its ticket and the listener's local address.
@@ -128,7 +128,7 @@ final class ListenerRegistry: Sendable {
 final class Listener: ReactorHandler {
     let descriptor: Descriptor
     let endpoint: Sys.Endpoint
-    private let registration = Lock<Reactor.Registration?>(nil)
+    private let registration = ConditionLock<Reactor.Registration?>(nil)
 
     private init(descriptor: Descriptor, endpoint: Sys.Endpoint) {
         self.descriptor = descriptor

@@ -10,9 +10,9 @@ import Glibc
 /// `Synchronization.Mutex` has no condition variable, and blocking MacTCP calls (`wait`,
 /// `close`, `send` with `waitForAck`) must sleep until the reactor or another thread changes
 /// the stream's state. This is a pthread mutex and a `CLOCK_MONOTONIC` condition variable.
-/// Where no thread waits, the library uses ``Lock``. Both are pthread-based because
-/// ThreadSanitizer sees pthread mutexes on Linux but not `Synchronization.Mutex`, and the
-/// sanitizer runs must be able to tell a race from a locked access.
+/// The library uses it for all its locks, also where no thread waits: ThreadSanitizer sees
+/// pthread mutexes on Linux but not `Synchronization.Mutex`, and the sanitizer runs must be
+/// able to tell a race from a locked access.
 ///
 /// `@unchecked Sendable`: every access to `value` happens between `pthread_mutex_lock` and
 /// `pthread_mutex_unlock` of `mutex` (in `withLock` and `wait`), and the pthread objects live
@@ -120,36 +120,5 @@ struct Deadline: Sendable {
         let (seconds, attoseconds) = remaining.components
         let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
         return Int32(clamping: milliseconds)
-    }
-}
-
-/// A value protected by a pthread mutex, without a condition variable: the library's lock
-/// where no thread waits (cheaper in memory than ``ConditionLock``, and like it visible to
-/// ThreadSanitizer, which does not see `Synchronization.Mutex` on Linux).
-///
-/// `@unchecked Sendable`: every access to `value` happens between `pthread_mutex_lock` and
-/// `pthread_mutex_unlock` of `mutex`, a stable heap allocation made in `init` and freed in
-/// `deinit`.
-final class Lock<Value>: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
-
-    init(_ value: Value) {
-        self.value = value
-        mutex = .allocate(capacity: 1)
-        pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-    }
-
-    /// Runs `body` with exclusive access to the value.
-    @inline(__always)
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
     }
 }
