@@ -56,6 +56,7 @@ struct AsyncScaleTests {
         // suites run in parallel and have threads of their own). Measured here: 5 threads
         // before, 6 at the peak, the whole exchange in about 0.2 s.
         await #expect(processExitsWith: .success) {
+            exitAfter(seconds: 90)
             let clients = 1000
             let before = processThreadCount()
             let (port, server) = try await echoServer(streams: clients)

@@ -18,60 +18,17 @@ struct Tool {
         return "mactcp"
     }
 
-    final class Run {
-        let process = Process()
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-
-        init(_ arguments: [String], stdoutFile: URL? = nil) throws {
-            process.executableURL = URL(fileURLWithPath: Tool.path)
-            process.arguments = arguments
-            process.standardInput = stdin
-            if let stdoutFile {
-                _ = FileManager.default.createFile(atPath: stdoutFile.path, contents: nil)
-                process.standardOutput = try FileHandle(forWritingTo: stdoutFile)
-            } else {
-                process.standardOutput = stdout
-            }
-            process.standardError = stderr
-            try process.run()
-        }
-
-        func write(_ text: String) {
-            stdin.fileHandleForWriting.write(Data(text.utf8))
-        }
-
-        func endInput() {
-            try? stdin.fileHandleForWriting.close()
-        }
-
-        /// Waits for the exit (killing the tool at the deadline) and returns status and output.
-        func finish(timeout: Double = 20) throws -> (status: Int32, out: String, err: String) {
-            let deadline = Clock.now + timeout
-            while process.isRunning {
-                if Clock.now > deadline {
-                    process.terminate()
-                    throw PeerError(description: "mactcp did not finish in \(timeout) s")
-                }
-                usleep(5000)
-            }
-            let out = (process.standardOutput as? Pipe).map { String(decoding: $0.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) } ?? ""
-            let err = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            return (process.terminationStatus, out, err)
-        }
+    /// Starts the tool with `arguments`; its standard output goes to `outputPath` if given.
+    static func start(_ arguments: [String], outputPath: String? = nil) throws -> ChildProcess {
+        try ChildProcess(path, arguments, outputPath: outputPath)
     }
 
     /// What a tmux session's screen shows (with `escapes`, its colours and attributes too).
     static func screen(of session: String, escapes: Bool = false) throws -> String {
-        let capture = Process()
-        capture.executableURL = URL(fileURLWithPath: "/usr/bin/tmux")
-        capture.arguments = ["capture-pane", "-p"] + (escapes ? ["-e"] : []) + ["-t", session]
-        let pipe = Pipe()
-        capture.standardOutput = pipe
-        try capture.run()
-        capture.waitUntilExit()
-        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let capture = try ChildProcess("tmux", ["capture-pane", "-p"] + (escapes ? ["-e"] : []) + ["-t", session])
+        capture.endInput()
+        try capture.wait(timeout: 10)
+        return capture.output
     }
 
     /// A free TCP port (bound and released).
@@ -82,12 +39,20 @@ struct Tool {
     }
 }
 
+extension ChildProcess {
+    /// Waits for the tool to exit (killing it at the deadline) and gives back its status and output.
+    func finish(timeout: Double = 20) throws -> (status: Int32, out: String, err: String) {
+        let status = try wait(timeout: timeout)
+        return (status, output, errors)
+    }
+}
+
 @Suite("mactcp command-line tool", .serialized, .timeLimit(.minutes(2)))
 struct CLITests {
     @Test("connect: lines go out (a '!' line as urgent data), end of input half-closes, replies come back")
     func connect() throws {
         let listener = try Peer.listener()
-        let run = try Tool.Run(["connect", "127.0.0.1", String(listener.localPort)])
+        let run = try Tool.start(["connect", "127.0.0.1", String(listener.localPort)])
         let peer = try listener.accept()
         peer.setOOBInline()
         run.write("hello\n")
@@ -110,7 +75,7 @@ struct CLITests {
     @Test("listen --once: prints what arrives, urgent data marked with its mark, echoes with --echo")
     func listen() throws {
         let port = try Tool.freePort()
-        let run = try Tool.Run(["listen", "--once", "--echo", "--port", String(port), "--events"])
+        let run = try Tool.start(["listen", "--once", "--echo", "--port", String(port), "--events"])
         var client: Peer?
         try waitUntil(timeout: 10, "the tool to listen") {
             client = try? Peer.connect(port: port, timeout: 1)
@@ -150,11 +115,11 @@ struct CLITests {
         try data.write(to: source)
         let target = directory.appendingPathComponent("target")
         let port = try Tool.freePort()
-        let receiver = try Tool.Run(["receive", "--port", String(port), "--timeout", "20"], stdoutFile: target)
-        var sender: Tool.Run?
+        let receiver = try Tool.start(["receive", "--port", String(port), "--timeout", "20"], outputPath: target.path)
+        var sender: ChildProcess?
         try waitUntil(timeout: 10, "the receiver") {
             // The receiver takes exactly one connection: probe with the sender itself.
-            sender = try Tool.Run(["send", "127.0.0.1", String(port), source.path])
+            sender = try Tool.start(["send", "127.0.0.1", String(port), source.path])
             let result = try sender!.finish(timeout: 60)
             if result.status == 0 { return true }
             #expect(result.status == 69, "stderr: \(result.err)")
@@ -175,7 +140,7 @@ struct CLITests {
             (["receive", "--timeout", "0.2"], Int32(75)),
           ])
     func badInput(arguments: [String], expected: Int32) throws {
-        let (status, _, err) = try Tool.Run(arguments).finish()
+        let (status, _, err) = try Tool.start(arguments).finish()
         #expect(status == expected, "stderr: \(err)")
         #expect(!err.contains("Fatal error"))
         #expect(!err.isEmpty)
@@ -184,12 +149,12 @@ struct CLITests {
     @Test("refused and port-in-use have their exit statuses and name the MacTCP code")
     func refusedAndInUse() throws {
         let closed = try Tool.freePort()
-        let refused = try Tool.Run(["connect", "127.0.0.1", String(closed), "--timeout", "5"]).finish()
+        let refused = try Tool.start(["connect", "127.0.0.1", String(closed), "--timeout", "5"]).finish()
         #expect(refused.status == 69)
         #expect(refused.err.contains("openFailed (-23015)"))
         #expect(refused.err.contains("hint:"))
         let busy = try Peer.listener()
-        let inUse = try Tool.Run(["listen", "--port", String(busy.localPort)]).finish()
+        let inUse = try Tool.start(["listen", "--port", String(busy.localPort)]).finish()
         #expect(inUse.status == 73)
         #expect(inUse.err.contains("duplicateSocket (-23017)"))
     }
@@ -197,11 +162,11 @@ struct CLITests {
     @Test("Ctrl-C aborts the connection: the peer gets a reset")
     func abort() throws {
         let listener = try Peer.listener()
-        let run = try Tool.Run(["connect", "127.0.0.1", String(listener.localPort)])
+        let run = try Tool.start(["connect", "127.0.0.1", String(listener.localPort)])
         let peer = try listener.accept()
         run.write("x\n")
         _ = try peer.receive(exactly: 2)
-        kill(run.process.processIdentifier, SIGINT)
+        run.send(SIGINT)
         #expect(throws: Peer.ReceiveFailure.self) { _ = try peer.receive(timeout: 5) }
         let (status, _, err) = try run.finish()
         #expect(status == 74)
@@ -210,7 +175,7 @@ struct CLITests {
 
     @Test("info --json has the interface and the kernel's counters")
     func info() throws {
-        let (status, out, _) = try Tool.Run(["info", "--json"]).finish()
+        let (status, out, _) = try Tool.start(["info", "--json"]).finish()
         #expect(status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
         #expect(object?["tcpRtoMin"] as? Int == 200)
@@ -222,9 +187,9 @@ struct CLITests {
         let probe = try UDPPeer()
         let port = probe.port
         _ = consume probe
-        let listen = try Tool.Run(["udp", "listen", "--port", String(port), "--count", "1", "--json", "--timeout", "10"])
+        let listen = try Tool.start(["udp", "listen", "--port", String(port), "--count", "1", "--json", "--timeout", "10"])
         usleep(300_000)
-        let send = try Tool.Run(["udp", "send", "127.0.0.1", String(port), "datagram"]).finish()
+        let send = try Tool.start(["udp", "send", "127.0.0.1", String(port), "datagram"]).finish()
         #expect(send.status == 0, "stderr: \(send.err)")
         let (status, out, _) = try listen.finish()
         #expect(status == 0)
@@ -233,7 +198,7 @@ struct CLITests {
         let closed = try UDPPeer()
         let closedPort = closed.port
         _ = consume closed
-        let unreachable = try Tool.Run(["udp", "send", "127.0.0.1", String(closedPort), "anyone?"]).finish()
+        let unreachable = try Tool.start(["udp", "send", "127.0.0.1", String(closedPort), "anyone?"]).finish()
         #expect(unreachable.status == 69)
         #expect(unreachable.err.contains("ICMP type 3 code 3"))
     }
@@ -243,8 +208,8 @@ struct CLITests {
     func terminal() throws {
         let port = try Tool.freePort()
         let session = "mactcp-test-\(getpid())"
-        try NetworkLab.run("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) listen --once --port \(port); sleep 30' </dev/null >/dev/null 2>&1")
-        defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
+        try shell("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) listen --once --port \(port); sleep 30' </dev/null >/dev/null 2>&1")
+        defer { _ = try? shell("tmux kill-session -t \(session)") }
         var client: Peer?
         try waitUntil(timeout: 10, "the tool to listen") {
             client = try? Peer.connect(port: port, timeout: 1)
@@ -267,7 +232,7 @@ struct CLITests {
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
     func watch() throws {
         let port = try Tool.freePort()
-        let listen = try Tool.Run(["listen", "--once", "--watch", "--port", String(port)])
+        let listen = try Tool.start(["listen", "--once", "--watch", "--port", String(port)])
         var client: Peer?
         try waitUntil(timeout: 10, "the tool to listen") {
             client = try? Peer.connect(port: port, timeout: 1)
@@ -276,9 +241,9 @@ struct CLITests {
         let peer = try #require(client)
         try peer.send([UInt8](repeating: 0x77, count: 5000))
         let session = "mactcp-watch-\(getpid())"
-        let pid = listen.process.processIdentifier
-        try NetworkLab.run("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) watch --pid \(pid); sleep 30' </dev/null >/dev/null 2>&1")
-        defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
+        let pid = listen.pid
+        try shell("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) watch --pid \(pid); sleep 30' </dev/null >/dev/null 2>&1")
+        defer { _ = try? shell("tmux kill-session -t \(session)") }
         var screen = ""
         try waitUntil(timeout: 10, "the status view") {
             screen = try Tool.screen(of: session)
@@ -295,8 +260,8 @@ struct CLITests {
     @Test("listen without --once serves several clients at once; --json prints events as JSON lines")
     func pool() throws {
         let port = try Tool.freePort()
-        let listen = try Tool.Run(["listen", "--echo", "--json", "--pool", "3", "--port", String(port)])
-        defer { kill(listen.process.processIdentifier, SIGKILL) }
+        let listen = try Tool.start(["listen", "--echo", "--json", "--pool", "3", "--port", String(port)])
+        defer { listen.send(SIGKILL) }
         var first: Peer?
         try waitUntil(timeout: 10, "the tool to listen") {
             first = try? Peer.connect(port: port, timeout: 1)
@@ -313,7 +278,7 @@ struct CLITests {
             #expect(try client.receiveToEnd().isEmpty)
         }
         usleep(200_000)
-        kill(listen.process.processIdentifier, SIGKILL)
+        listen.send(SIGKILL)
         let (_, out, err) = try listen.finish()
         #expect(out.contains("client 0") && out.contains("client 1") && out.contains("client 2"))
         #expect(err.contains("{\"stream\":\"connection"))
@@ -330,11 +295,11 @@ struct CLITests {
         let source = directory.appendingPathComponent("source")
         try Data(count: 20 << 20).write(to: source)
         let port = try Tool.freePort()
-        let receiver = try Tool.Run(["receive", "--port", String(port), "--timeout", "20"], stdoutFile: directory.appendingPathComponent("target"))
+        let receiver = try Tool.start(["receive", "--port", String(port), "--timeout", "20"], outputPath: directory.appendingPathComponent("target").path)
         usleep(300_000)
         let session = "mactcp-progress-\(getpid())"
-        try NetworkLab.run("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) send 127.0.0.1 \(port) \(source.path); sleep 30' </dev/null >/dev/null 2>&1")
-        defer { try? NetworkLab.run("tmux kill-session -t \(session)") }
+        try shell("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) send 127.0.0.1 \(port) \(source.path); sleep 30' </dev/null >/dev/null 2>&1")
+        defer { _ = try? shell("tmux kill-session -t \(session)") }
         var screen = ""
         try waitUntil(timeout: 20, "the finished progress bar") {
             screen = try Tool.screen(of: session)

@@ -7,31 +7,20 @@ import Testing
 struct PythonPeerTests {
     /// Starts the Python peer for `scenario` against `port`.
     final class PythonPeer: Sendable {
-        let process = Process()
-        let output = Pipe()
+        let child: ChildProcess
 
         init(_ scenario: String, port: UInt16) throws {
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
                 .appendingPathComponent("Peers/python_peer.py").path
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", script, scenario, String(port)]
-            process.standardOutput = output
-            try process.run()
+            child = try ChildProcess("python3", [script, scenario, String(port)])
+            child.endInput()
         }
 
         /// Waits for the peer to finish and returns its JSON report.
         func report(timeout: Double = 20) throws -> [String: Any] {
-            let deadline = Clock.now + timeout
-            while process.isRunning {
-                if Clock.now > deadline {
-                    process.terminate()
-                    throw PeerError(description: "the Python peer did not finish")
-                }
-                usleep(5000)
-            }
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            #expect(process.terminationStatus == 0)
-            return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+            let status = try child.wait(timeout: timeout)
+            #expect(status == 0, "the Python peer: \(child.errors)")
+            return try JSONSerialization.jsonObject(with: Data(child.output.utf8)) as? [String: Any] ?? [:]
         }
     }
 

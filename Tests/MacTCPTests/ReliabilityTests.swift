@@ -79,6 +79,7 @@ struct ReliabilityTests {
 /// 8 when memory grew. Measured: 100,000 cycles in about 12 s, descriptors equal before and
 /// after, RSS +0.5 MiB between cycle 10,000 and the end.
 func descriptorCyclesInChild() throws {
+    exitAfter(seconds: 150)
     // Long and busy: leave the processor to the other suites first (their deadlines are
     // tight, this test's are not).
     setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
@@ -131,6 +132,7 @@ func descriptorCyclesInChild() throws {
 /// The body of the close-on-exec test, run in a child process: exits 7 when a descriptor the
 /// library opened is not close-on-exec, 8 when too few were found to check.
 func closeOnExecInChild() throws {
+    exitAfter(seconds: 30)
     let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
     let pair = try activePair()                 // an active stream
     let server = try TCPStream()
@@ -158,6 +160,7 @@ func closeOnExecInChild() throws {
 
 /// The body of the signal-storm test, run in a child process (the storm is process-wide).
 func signalStormInChild() {
+    exitAfter(seconds: 60)
     setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { _ in }

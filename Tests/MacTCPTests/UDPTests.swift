@@ -194,7 +194,7 @@ struct UDPRouterTests {
     func pathMTU() throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
-        try NetworkLab.run("ip -n \(lab.client) link set c0 mtu 1280")
+        try shell("ip -n \(lab.client) link set c0 mtu 1280")
         let size = try lab.within(lab.client) { try UDPStream().maxMTUSize(remoteHost: NetworkLab.serverAddress) }
         #expect(size == 1280 - 28)
     }
@@ -202,17 +202,9 @@ struct UDPRouterTests {
 
 @Suite("Driver-wide information")
 struct DriverTests {
-    /// The output of a shell command.
+    /// The output of a shell command, without surrounding white space.
     static func shell(_ command: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        process.waitUntilExit()
-        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try MacTCPTests.shell(command).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("address, netmask and MTU are those of the default-route interface, as `ip` shows them")

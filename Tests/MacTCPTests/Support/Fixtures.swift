@@ -71,3 +71,13 @@ final class Background<T: Sendable>: Sendable {
     /// Whether the call has finished yet.
     var isFinished: Bool { result.withLock { $0 != nil } }
 }
+
+/// Ends this process with status 99 after `seconds`: the deadline of an exit test's child,
+/// whose parent waits for it without one.
+func exitAfter(seconds: Double) {
+    let thread = Thread {
+        Thread.sleep(forTimeInterval: seconds)
+        _exit(99)
+    }
+    thread.start()
+}

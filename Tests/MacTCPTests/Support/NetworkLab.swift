@@ -28,7 +28,7 @@ final class NetworkLab: Sendable {
         router = "\(tag)r"
         server = "\(tag)s"
         do {
-            try Self.run("""
+            try shell("""
                 ip netns add \(client); ip netns add \(router); ip netns add \(server)
                 ip -n \(router) link add rc type veth peer name c0 netns \(client)
                 ip -n \(router) link add rs type veth peer name s0 netns \(server)
@@ -58,28 +58,12 @@ final class NetworkLab: Sendable {
     }
 
     func tearDown() {
-        try? Self.run("ip netns del \(client) 2>/dev/null; ip netns del \(router) 2>/dev/null; ip netns del \(server) 2>/dev/null; true")
+        _ = try? shell("ip netns del \(client) 2>/dev/null; ip netns del \(router) 2>/dev/null; ip netns del \(server) 2>/dev/null; true")
     }
 
     /// Runs a command in the router namespace.
     func inRouter(_ command: String) throws {
-        try Self.run("ip netns exec \(router) \(command)")
-    }
-
-    /// Runs shell commands; throws with their output if they fail.
-    static func run(_ script: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-ec", script]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            throw PeerError(description: "network setup failed: \(text)")
-        }
+        try shell("ip netns exec \(router) \(command)")
     }
 
     /// setns(2), a GNU extension that Glibc's module does not export.

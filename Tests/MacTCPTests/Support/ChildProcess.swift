@@ -1,0 +1,155 @@
+import Foundation
+import Glibc
+
+/// A child process for the tests: started with `posix_spawnp`, its standard input a pipe, its
+/// output and errors in files, and every wait for it bounded by a deadline.
+///
+/// Foundation's `Process` is not used: its `waitUntilExit` was seen to miss a child's exit
+/// (the child a zombie, the wait endless), and its pipes are inherited by whatever other
+/// child is spawned meanwhile, so an end of file can come late. Here the parent reaps with
+/// `waitpid(pid, WNOHANG)` itself, and output goes to files, which no other process keeps open.
+final class ChildProcess: @unchecked Sendable {
+    // @unchecked: `input` and `status` are touched only by the test that owns the child
+    // (one thread at a time); `pid` and the paths never change.
+
+    /// The child's process ID.
+    let pid: pid_t
+    private var input: Int32
+    private var status: Int32?
+    private let outputPath: String
+    private let errorPath: String
+    private let removesOutput: Bool
+
+    /// Starts `executable` (looked up in `PATH` when it has no slash) with `arguments`.
+    /// - Parameter outputPath: a file for the standard output instead of a temporary one.
+    init(_ executable: String, _ arguments: [String], outputPath: String? = nil) throws {
+        let directory = NSTemporaryDirectory()
+        let unique = "mactcp-child-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        self.outputPath = outputPath ?? directory + "/" + unique + ".out"
+        self.errorPath = directory + "/" + unique + ".err"
+        removesOutput = outputPath == nil
+        var ends: [Int32] = [-1, -1]
+        guard Self.pipe2(&ends, O_CLOEXEC) == 0 else { throw PeerError(description: "pipe2: \(String(cString: strerror(errno)))") }
+        let out = open(self.outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let err = open(errorPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        defer {
+            Glibc.close(ends[0])
+            Glibc.close(out)
+            Glibc.close(err)
+        }
+        guard out >= 0, err >= 0 else {
+            Glibc.close(ends[1])
+            throw PeerError(description: "cannot create the child's output files in \(directory)")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // dup2 clears close-on-exec on the copies, so exactly these three are inherited.
+        posix_spawn_file_actions_adddup2(&actions, ends[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, out, 1)
+        posix_spawn_file_actions_adddup2(&actions, err, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var child: pid_t = 0
+        let result = posix_spawnp(&child, executable, &actions, nil, argv, environ)
+        guard result == 0 else {
+            Glibc.close(ends[1])
+            throw PeerError(description: "cannot start \(executable): \(String(cString: strerror(result)))")
+        }
+        pid = child
+        input = ends[1]
+    }
+
+    /// pipe2(2), a GNU extension that Glibc's module does not export (a pipe made close-on-exec
+    /// at once, so that no child spawned meanwhile by another test inherits it).
+    private static let pipe2: @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32 = {
+        let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2")!
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
+    }()
+
+    /// Writes `text` to the child's standard input.
+    func write(_ text: String) {
+        guard input >= 0 else { return }
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeMutableBytes { Glibc.write(input, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            if written <= 0 { return }
+            offset += written
+        }
+        bytes.removeAll()
+    }
+
+    /// Closes the child's standard input: it reads end of file.
+    func endInput() {
+        if input >= 0 { Glibc.close(input) }
+        input = -1
+    }
+
+    /// Sends `signal` to the child (nothing once it has been reaped).
+    func send(_ signal: Int32) {
+        if status == nil { kill(pid, signal) }
+    }
+
+    /// Whether the child is still running (reaps it when it has ended).
+    var isRunning: Bool { reap(block: false) == nil }
+
+    /// Waits for the child to end: its exit status, or 128 + the signal that ended it.
+    /// At the deadline the child is killed and the wait throws.
+    @discardableResult
+    func wait(timeout: Double = 20) throws -> Int32 {
+        let deadline = Clock.now + timeout
+        while true {
+            if let status = reap(block: false) { return status }
+            if Clock.now > deadline {
+                kill(pid, SIGKILL)
+                _ = reap(block: true)
+                throw PeerError(description: "child \(pid) did not end in \(timeout) s; killed")
+            }
+            usleep(2000)
+        }
+    }
+
+    /// What the child wrote to its standard output so far.
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    /// What the child wrote to its standard error so far.
+    var errors: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
+
+    private func reap(block: Bool) -> Int32? {
+        if let status { return status }
+        var raw: Int32 = 0
+        var result: pid_t
+        repeat {
+            result = waitpid(pid, &raw, block ? 0 : WNOHANG)
+        } while result < 0 && errno == EINTR
+        guard result == pid else { return nil }
+        let signal = raw & 0x7F
+        status = signal == 0 ? (raw >> 8) & 0xFF : 128 + signal
+        return status
+    }
+
+    deinit {
+        if status == nil {
+            kill(pid, SIGKILL)
+            _ = reap(block: true)
+        }
+        if input >= 0 { Glibc.close(input) }
+        if removesOutput { unlink(outputPath) }
+        unlink(errorPath)
+    }
+}
+
+/// Runs `/bin/sh -ec script` to its end (within `timeout` seconds) and gives back its standard
+/// output; throws with its errors when it fails.
+@discardableResult
+func shell(_ script: String, timeout: Double = 30) throws -> String {
+    let child = try ChildProcess("/bin/sh", ["-ec", script])
+    child.endInput()
+    let status = try child.wait(timeout: timeout)
+    guard status == 0 else {
+        throw PeerError(description: "`\(script)` failed (\(status)): \(child.errors)\(child.output)")
+    }
+    return child.output
+}
