@@ -13,7 +13,7 @@ struct ICMPTests {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
         let log = EventLog()
-        let failure = try lab.within(lab.client) { () throws -> MacTCPError? in
+        let failure = try { () throws -> MacTCPError? in
             let stream = try TCPStream()
             log.attach(to: stream)
             do {
@@ -22,7 +22,7 @@ struct ICMPTests {
             } catch let error as MacTCPError {
                 return error
             }
-        }
+        }()
         #expect(failure == .openFailed)
         #expect(failure?.errno == expected)
         try log.wait(for: .icmpReceived)
@@ -33,7 +33,7 @@ struct ICMPTests {
     func silentPeer() throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
-        let outcomes = try lab.within(lab.client) { () throws -> [(MacTCPError?, Double)] in
+        let outcomes = try { () throws -> [(MacTCPError?, Double)] in
             var outcomes: [(MacTCPError?, Double)] = []
             let stream = try TCPStream()
             for (timeout, ulp) in [(Duration.milliseconds(500), Duration.seconds(120)), (.zero, .seconds(1))] {
@@ -46,7 +46,7 @@ struct ICMPTests {
                 }
             }
             return outcomes
-        }
+        }()
         for (error, elapsed) in outcomes {
             #expect(error == .openFailed)
             #expect(error?.errno == ETIMEDOUT)
@@ -61,12 +61,12 @@ struct ICMPTests {
         defer { lab.tearDown() }
         let listener = try lab.within(lab.server) { try Peer.listener(port: 7000, host: 0) }
         let log = EventLog()
-        let stream = try lab.within(lab.client) { () throws -> TCPStream in
+        let stream = try { () throws -> TCPStream in
             let stream = try TCPStream()
             log.attach(to: stream)
             try stream.activeOpen(host: NetworkLab.serverAddress, remotePort: 7000, timeout: 5)
             return stream
-        }
+        }()
         let peer = try listener.accept()
         try lab.inRouter("ip route add unreachable 10.213.2.1/32")
         try stream.send("through the broken path")

@@ -174,14 +174,14 @@ struct UDPRouterTests {
     func unreachable(destination: UInt32, code: UInt8, type: ICMPMessageType) throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
-        let report = try lab.within(lab.client) { () throws -> ICMPReport? in
+        let report = try { () throws -> ICMPReport? in
             let stream = try UDPStream()
             try stream.write(host: destination, port: 4000, Array("hello?".utf8))
             try waitUntil("the ICMP report") { stream.lastICMPReport != nil }
             // The stream survives: it can still send.
             try stream.write(host: destination, port: 4000, [1])
             return stream.lastICMPReport
-        }
+        }()
         let received = try #require(report)
         #expect(received.icmpType == 3)
         #expect(received.icmpCode == code)
@@ -194,8 +194,8 @@ struct UDPRouterTests {
     func pathMTU() throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
-        try shell("ip -n \(lab.client) link set c0 mtu 1280")
-        let size = try lab.within(lab.client) { try UDPStream().maxMTUSize(remoteHost: NetworkLab.serverAddress) }
+        try shell("ip link set \(NetworkLab.interface) mtu 1280")
+        let size = try UDPStream().maxMTUSize(remoteHost: NetworkLab.serverAddress)
         #expect(size == 1280 - 28)
     }
 }

@@ -1,20 +1,32 @@
 import Foundation
 import Glibc
+import Synchronization
 
-/// Network namespaces made by a test, with a router that answers with ICMP errors:
+/// A router and a server in network namespaces made by a test, reached from the test's own
+/// namespace, where the library runs:
 ///
-///     client (10.213.1.1) ── router (10.213.1.254 | 10.213.2.254) ── server (10.213.2.1)
+///     this process (10.213.1.1, mtlab0) ── router (10.213.1.254 | 10.213.2.254) ── server (10.213.2.1)
 ///
-/// The router sends host unreachable for 10.213.9.0/24, administratively prohibited for
-/// 10.213.8.0/24 and net unreachable for everything outside 10.213.0.0/16; it silently drops
-/// what goes to 10.213.7.0/24. Nothing leaves
-/// the namespaces; they are deleted when the lab is torn down.
+/// This process routes 10.213.0.0/16 and 10.214.0.0/16 to the router, which sends host
+/// unreachable for 10.213.9.0/24, administratively prohibited for 10.213.8.0/24 and net
+/// unreachable for everything outside 10.213.0.0/16; it silently drops what goes to
+/// 10.213.7.0/24. Nothing leaves these namespaces and the veth pair; they are deleted when the
+/// lab is torn down.
+///
+/// The library is never run on a thread that has entered a namespace: Dispatch starts its
+/// worker threads from the thread that queues work, and a worker started there would stay in
+/// that namespace and later run other tests' code in it. Only plain sockets (`Peer`) are made
+/// in the server's namespace, through `within`. One lab exists at a time (the interface and
+/// routes of this namespace are shared).
 final class NetworkLab: Sendable {
-    let client: String
     let router: String
     let server: String
+    /// This process's end of the link to the router.
+    static let interface = "mtlab0"
     static let clientAddress: UInt32 = 0x0AD5_0101
     static let serverAddress: UInt32 = 0x0AD5_0201
+    private static let gate = DispatchSemaphore(value: 1)
+    private let isUp = Mutex(true)
 
     /// Whether namespaces can be made here (root with iproute2); tests skip otherwise.
     static var isAvailable: Bool {
@@ -23,23 +35,28 @@ final class NetworkLab: Sendable {
     }
 
     init() throws {
+        guard Self.gate.wait(timeout: .now() + 120) == .success else {
+            throw PeerError(description: "another network lab stayed up for 120 s")
+        }
         let tag = "mt\(getpid() % 100_000)x\(Int.random(in: 0..<10_000))"
-        client = "\(tag)c"
         router = "\(tag)r"
         server = "\(tag)s"
+        let interface = Self.interface
         do {
             try shell("""
-                ip netns add \(client); ip netns add \(router); ip netns add \(server)
-                ip -n \(router) link add rc type veth peer name c0 netns \(client)
+                ip link del \(interface) 2>/dev/null || true
+                ip netns add \(router); ip netns add \(server)
+                ip link add \(interface) type veth peer name rc netns \(router)
                 ip -n \(router) link add rs type veth peer name s0 netns \(server)
-                ip -n \(client) addr add 10.213.1.1/24 dev c0
+                ip addr add 10.213.1.1/24 dev \(interface)
                 ip -n \(server) addr add 10.213.2.1/24 dev s0
                 ip -n \(router) addr add 10.213.1.254/24 dev rc
                 ip -n \(router) addr add 10.213.2.254/24 dev rs
-                for ns in \(client) \(router) \(server); do ip -n $ns link set lo up; done
-                ip -n \(client) link set c0 up; ip -n \(server) link set s0 up
+                for ns in \(router) \(server); do ip -n $ns link set lo up; done
+                ip link set \(interface) up; ip -n \(server) link set s0 up
                 ip -n \(router) link set rc up; ip -n \(router) link set rs up
-                ip -n \(client) route add default via 10.213.1.254
+                ip route add 10.213.0.0/16 via 10.213.1.254 dev \(interface)
+                ip route add 10.214.0.0/16 via 10.213.1.254 dev \(interface)
                 ip -n \(server) route add default via 10.213.2.254
                 ip netns exec \(router) sysctl -qw net.ipv4.ip_forward=1
                 ip -n \(router) route add unreachable 10.213.9.0/24
@@ -57,8 +74,11 @@ final class NetworkLab: Sendable {
         tearDown()
     }
 
+    /// Deletes the namespaces and the link (once) and lets the next lab be made.
     func tearDown() {
-        _ = try? shell("ip netns del \(client) 2>/dev/null; ip netns del \(router) 2>/dev/null; ip netns del \(server) 2>/dev/null; true")
+        guard isUp.withLock({ was in defer { was = false }; return was }) else { return }
+        _ = try? shell("ip link del \(Self.interface) 2>/dev/null; ip netns del \(router) 2>/dev/null; ip netns del \(server) 2>/dev/null; true")
+        Self.gate.signal()
     }
 
     /// Runs a command in the router namespace.
@@ -73,7 +93,8 @@ final class NetworkLab: Sendable {
     }()
 
     /// Runs `body` on a new thread that has entered namespace `name`: sockets it creates
-    /// live there. (The test's own threads never change namespace.)
+    /// live there. (The test's own threads never change namespace.) `body` makes plain sockets
+    /// only: nothing of the library, nothing that queues work on Dispatch.
     func within<T: Sendable>(_ name: String, timeout: Double = 20, _ body: @escaping @Sendable () throws -> T) throws -> T {
         let task = Background { () throws -> T in
             let fd = open("/run/netns/\(name)", O_RDONLY)
