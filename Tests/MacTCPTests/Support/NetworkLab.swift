@@ -86,24 +86,30 @@ final class NetworkLab: Sendable {
         try shell("ip netns exec \(router) \(command)")
     }
 
-    /// setns(2), a GNU extension that Glibc's module does not export.
-    private static let setns: @convention(c) (Int32, Int32) -> Int32 = {
-        let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "setns")!
-        return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-    }()
-
-    /// Runs `body` on a new thread that has entered namespace `name`: sockets it creates
-    /// live there. (The test's own threads never change namespace.) `body` makes plain sockets
-    /// only: nothing of the library, nothing that queues work on Dispatch.
+    /// Runs `body` on a new thread that has entered the server's namespace (see
+    /// ``inNamespace(_:timeout:_:)``).
     func within<T: Sendable>(_ name: String, timeout: Double = 20, _ body: @escaping @Sendable () throws -> T) throws -> T {
-        let task = Background { () throws -> T in
-            let fd = open("/run/netns/\(name)", O_RDONLY)
-            guard fd >= 0, Self.setns(fd, 0x4000_0000 /* CLONE_NEWNET */) == 0 else {
-                throw PeerError(description: "cannot enter namespace \(name): \(String(cString: strerror(errno)))")
-            }
-            Glibc.close(fd)
-            return try body()
-        }
-        return try task.value(timeout: timeout).get()
+        try inNamespace(name, timeout: timeout, body)
     }
+}
+
+/// setns(2), a GNU extension that Glibc's module does not export.
+private let setns: @convention(c) (Int32, Int32) -> Int32 = {
+    let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "setns")!
+    return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
+}()
+
+/// Runs `body` on a new thread that has entered network namespace `name`: sockets it creates
+/// live there. (The test's own threads never change namespace.) `body` makes plain sockets
+/// only: nothing of the library, nothing that queues work on Dispatch.
+func inNamespace<T: Sendable>(_ name: String, timeout: Double = 20, _ body: @escaping @Sendable () throws -> T) throws -> T {
+    let task = Background { () throws -> T in
+        let fd = open("/run/netns/\(name)", O_RDONLY)
+        guard fd >= 0, setns(fd, 0x4000_0000 /* CLONE_NEWNET */) == 0 else {
+            throw PeerError(description: "cannot enter namespace \(name): \(String(cString: strerror(errno)))")
+        }
+        Glibc.close(fd)
+        return try body()
+    }
+    return try task.value(timeout: timeout).get()
 }
