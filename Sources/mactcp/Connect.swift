@@ -104,18 +104,38 @@ extension String {
 }
 
 /// Ctrl-C (SIGINT) aborts the connection and exits.
+///
+/// The handler only writes a byte to a pipe (all a signal handler may safely do); a thread of
+/// its own, the one thread that is sure to have SIGINT unblocked, reads it, aborts and exits.
+/// This holds whatever signal mask and dispositions the tool was started with.
 func abortOnInterrupt(_ stream: TCPStream) {
-    signal(SIGINT, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
-    source.setEventHandler {
+    var ends: [Int32] = [-1, -1]
+    guard pipe(&ends) == 0 else { return }
+    _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
+    _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
+    interruptPipe = ends[1]
+    let reader = ends[0]
+    spawnThread {
+        var only = sigset_t()
+        sigemptyset(&only)
+        sigaddset(&only, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &only, nil)
+        var byte: UInt8 = 0
+        while read(reader, &byte, 1) < 0 && errno == EINTR {}
         try? stream.abort()
         complain("aborted")
         exit(ExitStatus.broken)
     }
-    source.resume()
-    interruptSource = source
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in
+        var byte: UInt8 = 1
+        _ = write(interruptPipe, &byte, 1)
+    }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = SA_RESTART
+    sigaction(SIGINT, &action, nil)
 }
 
-/// Keeps the SIGINT source alive for the life of the process. Written once, from the main
-/// thread, before any other thread could read it (nothing else reads it).
-nonisolated(unsafe) var interruptSource: (any DispatchSourceSignal)?
+/// The pipe's writing end, for the SIGINT handler. Written once, before the handler is
+/// installed; only read afterwards.
+nonisolated(unsafe) var interruptPipe: Int32 = -1

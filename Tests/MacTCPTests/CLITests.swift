@@ -262,13 +262,10 @@ struct CLITests {
         let port = try Tool.freePort()
         let listen = try Tool.start(["listen", "--echo", "--json", "--pool", "3", "--port", String(port)])
         defer { listen.send(SIGKILL) }
-        var first: Peer?
-        try waitUntil(timeout: 10, "the tool to listen") {
-            first = try? Peer.connect(port: port, timeout: 1)
-            return first != nil
-        }
-        usleep(100_000)  // the pool is armed right after the first stream (MacTCP refuses otherwise)
-        let clients = [try #require(first), try Peer.connect(port: port), try Peer.connect(port: port)]
+        // The tool says so once the whole pool waits (a client that came earlier could find
+        // only the first stream, and the next one refused, as MacTCP would).
+        try waitUntil(timeout: 10, "the tool to listen") { listen.errors.contains("listening on port") }
+        let clients = [try Peer.connect(port: port), try Peer.connect(port: port), try Peer.connect(port: port)]
         for (index, client) in clients.enumerated() {
             try client.send("client \(index)")
         }

@@ -62,6 +62,18 @@ struct ReliabilityTests {
         _ = peer
     }
 
+    @Test("10,000 streams open at once in one process: 5,000 connections, each end a MacTCP stream, every one carrying data")
+    func tenThousandStreams() async {
+        // In a process of its own: it raises the descriptor limit and counts descriptors.
+        await #expect(processExitsWith: .success) { () async -> Void in
+            do {
+                try manyStreamsInChild(connections: 5000)
+            } catch {
+                exit(9)
+            }
+        }
+    }
+
     @Test("100,000 open/send/abort/close/release cycles leak no descriptor and no memory")
     func cycles() async {
         // In a process of its own: the descriptor count is process-wide.
@@ -127,6 +139,60 @@ func descriptorCyclesInChild() throws {
     _ = try acceptor.value(timeout: 30).get()
     if after != before { exit(7) }
     if residentKiB() - memoryBefore > 8 * 1024 { exit(8) }
+}
+
+/// The body of the many-streams test, run in a child process: `connections` passive streams
+/// wait on one port, as many active streams connect to them, a byte goes each way on every
+/// connection while all are open, then all are released. Exits 3 when the descriptor limit
+/// cannot be raised far enough, 4 when a byte went astray, 5 when too few descriptors were
+/// open, 20 + n when n descriptors were still open 5 s after the last release.
+/// Measured: 10,000 streams (and 10,000 descriptors) open at once, set up in about 2 s.
+func manyStreamsInChild(connections: Int) throws {
+    exitAfter(seconds: 150)
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    if Int(limit.rlim_cur) < 2 * connections + 100 { exit(3) }
+    try UDPStream().release()  // the reactor's own descriptors exist before the count
+    let before = openDescriptorCount()
+    let first = try TCPStream()
+    try first.passiveOpen(port: 0, timeout: 60)
+    let port = first.getSockName().port
+    var passive = [first]
+    for _ in 1..<connections {
+        let stream = try TCPStream()
+        try stream.passiveOpen(port: port, timeout: 60)
+        passive.append(stream)
+    }
+    var active: [TCPStream] = []
+    for _ in 0..<connections {
+        let stream = try TCPStream()
+        try stream.activeOpen(host: IPv4.loopback, remotePort: port, timeout: 30)
+        active.append(stream)
+    }
+    for stream in passive { try stream.wait() }
+    if openDescriptorCount() - before < 2 * connections { exit(5) }
+    // Streams are matched first come, first served: the i-th client reached the i-th stream.
+    for (index, stream) in active.enumerated() {
+        try stream.send([UInt8(truncatingIfNeeded: index)])
+    }
+    for (index, stream) in passive.enumerated() {
+        let received = try stream.receive(timeout: 10)
+        if received.data != [UInt8(truncatingIfNeeded: index)] { exit(4) }
+        try stream.send(received.data)
+    }
+    for (index, stream) in active.enumerated() {
+        if try stream.receive(timeout: 10).data != [UInt8(truncatingIfNeeded: index)] { exit(4) }
+    }
+    for stream in active + passive { stream.release() }
+    var after = openDescriptorCount()
+    for _ in 0..<50 where after != before {
+        usleep(100_000)
+        after = openDescriptorCount()
+    }
+    if after != before { exit(Int32(20 + min(200, max(0, after - before)))) }
 }
 
 /// The body of the close-on-exec test, run in a child process: exits 7 when a descriptor the
