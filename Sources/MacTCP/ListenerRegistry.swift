@@ -40,6 +40,9 @@ final class ListenerRegistry: Sendable {
     private struct Entry {
         let listener: Listener
         var waiters: [Waiter]
+        /// No stream waits any more and the listener is being closed: a new passive open on
+        /// the port waits until it is gone (its bind would fail while the socket exists).
+        var closing = false
     }
 
     private struct Table {
@@ -57,7 +60,10 @@ final class ListenerRegistry: Sendable {
         remoteHost: UInt32,
         remotePort: UInt16
     ) throws(MacTCPError) -> (Ticket, Sys.Endpoint) {
-        try table.withLock { table throws(MacTCPError) -> (Ticket, Sys.Endpoint) in
+        // Never nil: the wait has no deadline. (Never called on the reactor's thread, which
+        // is the one that may be closing the listener.)
+        let entered = try table.wait(until: .never) { table throws(MacTCPError) -> (Ticket, Sys.Endpoint)? in
+            if port != 0, table.entries[port]?.closing == true { return nil }
             let id = table.nextID
             table.nextID += 1
             let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort)
@@ -70,21 +76,34 @@ final class ListenerRegistry: Sendable {
             table.entries[listener.endpoint.port] = Entry(listener: listener, waiters: [waiter])
             return (Ticket(port: listener.endpoint.port, id: id), listener.endpoint)
         }
+        guard let entered else {
+            throw MacTCPError.outOfMemory.with(operation: "passiveOpen", detail: "the listener table could not be entered")
+        }
+        return entered
     }
 
     /// Removes a waiting stream; closes the listener if nobody else waits.
     func cancel(_ ticket: Ticket) {
         let closing = table.withLock { table -> Listener? in
-            guard var entry = table.entries[ticket.port] else { return nil }
+            guard var entry = table.entries[ticket.port], !entry.closing else { return nil }
             entry.waiters.removeAll { $0.id == ticket.id }
-            if entry.waiters.isEmpty {
-                table.entries[ticket.port] = nil
-                return entry.listener
-            }
+            entry.closing = entry.waiters.isEmpty
             table.entries[ticket.port] = entry
-            return nil
+            return entry.closing ? entry.listener : nil
         }
-        closing?.close()
+        if let closing { close(closing) }
+    }
+
+    /// Closes a listener whose entry is marked closing, then frees its port for new passive
+    /// opens.
+    private func close(_ listener: Listener) {
+        listener.close()
+        table.withLock { table in
+            if table.entries[listener.endpoint.port]?.listener === listener {
+                table.entries[listener.endpoint.port] = nil
+            }
+            self.table.broadcastWhileLocked()
+        }
     }
 
     /// Gives an accepted connection to the first waiting stream whose filter matches, or
@@ -95,28 +114,24 @@ final class ListenerRegistry: Sendable {
                 let port = listener.endpoint.port
                 guard var entry = table.entries[port], entry.listener === listener else { return (nil, nil, false) }
                 guard let index = entry.waiters.firstIndex(where: { $0.accepts(connection.peer) }) else {
-                    return (nil, nil, true)
+                    return (nil, nil, !entry.closing)
                 }
                 let waiter = entry.waiters.remove(at: index)
-                if entry.waiters.isEmpty {
-                    table.entries[port] = nil
-                    return (waiter, entry.listener, false)
-                }
+                entry.closing = entry.waiters.isEmpty
                 table.entries[port] = entry
-                return (waiter, nil, true)
+                return (waiter, entry.closing ? entry.listener : nil, !entry.closing)
             }
             guard let waiter else {
                 Listener.reset(connection.fd)
                 return remaining
             }
+            // The last waiter's listener is closed before the stream learns of its connection:
+            // once its wait returns, nothing listens on the port any more.
+            if let closing { close(closing) }
             let ticket = Ticket(port: listener.endpoint.port, id: waiter.id)
             let adopted = waiter.stream?.adopt(connection.fd, peer: connection.peer, ticket: ticket) ?? false
-            if adopted {
-                closing?.close()
-                return remaining
-            }
-            if let closing {
-                closing.close()
+            if adopted { return remaining }
+            if closing != nil {
                 Listener.reset(connection.fd)
                 return false
             }

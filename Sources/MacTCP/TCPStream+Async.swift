@@ -17,13 +17,17 @@ extension TCPStream {
     ///
     /// The corresponding Python `mactcp` call is `wait()`.
     public func wait() async throws {
+        var entering = true
         while true {
             let seen = changeCount
             let outcome = try core.withLock { state throws(MacTCPError) -> MacTCPError?? in
-                if case .listening = state.phase { return nil }
-                if state.released && state.passiveFailure == nil {
+                // A wait that begins after release() is a later call; one that was waiting
+                // when release() cancelled the passive open gets that failure.
+                defer { entering = false }
+                if state.released && (entering || state.passiveFailure == nil) {
                     throw MacTCPError.invalidStreamPtr.with(operation: "wait", detail: "the stream has been released")
                 }
+                if case .listening = state.phase { return nil }
                 defer { state.passiveFailure = nil }
                 return .some(state.passiveFailure)
             }

@@ -50,8 +50,7 @@ extension TCPStream {
 
     /// Checks the state, marks the connection closed by us and sends the FIN.
     private func beginClose() throws(MacTCPError) -> Connection {
-        let connection = try core.withLock { state throws(MacTCPError) -> Connection in
-            let connection = try usableConnection(state, "close", closedOK: false)
+        let connection = try withUsableConnection("close", closedOK: false) { connection, _ throws(MacTCPError) -> Connection in
             connection.weClosed = true
             return connection
         }

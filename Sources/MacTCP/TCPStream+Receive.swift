@@ -216,7 +216,12 @@ extension TCPStream {
 
     /// End of stream: `connectionClosing`, unless the connection was reset or aborted (the
     /// reactor may have taken the reset's error first), in which case `connectionTerminated`.
+    ///
+    /// A reset that comes after the peer's FIN still reads as end of file (Linux keeps the
+    /// FIN's end-of-file and files the reset as `EPIPE` in `SO_ERROR`), so the socket's pending
+    /// error is looked at first: the connection ended abnormally, and says so.
     private func endOfStream(_ connection: Connection, _ operation: String) throws(MacTCPError) -> Never {
+        observe(connection, reported: 0, forceAll: true)
         let broken = core.withLock { state -> Bool in
             guard isCurrent(connection, state), !connection.isAbnormallyEnded else { return true }
             connection.peerClosed = true

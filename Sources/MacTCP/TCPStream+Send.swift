@@ -237,8 +237,7 @@ extension TCPStream {
     /// Checks the stream's state and the data before a send.
     private func beginSend(_ bytes: UnsafeRawBufferPointer) throws(MacTCPError) -> Connection {
         let operation = "send"
-        return try core.withLock { state throws(MacTCPError) -> Connection in
-            let connection = try usableConnection(state, operation, closedOK: false)
+        return try withUsableConnection(operation, closedOK: false) { connection, _ throws(MacTCPError) -> Connection in
             if bytes.isEmpty {
                 throw MacTCPError.invalidLength.with(operation: operation, detail: "there is nothing to send: data is empty")
             }

@@ -115,11 +115,15 @@ public final class TCPStream: Sendable {
     ///
     /// The corresponding Python `mactcp` call is `wait()`.
     public func wait() throws {
+        var entering = true
         let failure = try core.wait(until: .never) { state throws(MacTCPError) -> MacTCPError?? in
-            if case .listening = state.phase { return nil }
-            if state.released && state.passiveFailure == nil {
+            // A wait that begins after release() is a later call; one that was waiting when
+            // release() cancelled the passive open gets that failure.
+            defer { entering = false }
+            if state.released && (entering || state.passiveFailure == nil) {
                 throw MacTCPError.invalidStreamPtr.with(operation: "wait", detail: "the stream has been released")
             }
+            if case .listening = state.phase { return nil }
             defer { state.passiveFailure = nil }
             return .some(state.passiveFailure)
         }
@@ -205,6 +209,30 @@ public final class TCPStream: Sendable {
                 )
             }
             return connection
+        }
+    }
+
+    /// Runs `body` under the lock with the stream's usable connection (see
+    /// ``usableConnection(_:_:closedOK:)``). Before it answers `connectionClosing`, an answer
+    /// from what the stream last knew, it looks at the socket once: a reset that came after
+    /// our close makes the answer `connectionTerminated`, as for any abnormal end.
+    func withUsableConnection<T>(
+        _ operation: String, closedOK: Bool, _ body: (Connection, inout State) throws(MacTCPError) -> T
+    ) throws(MacTCPError) -> T {
+        do {
+            return try core.withLock { state throws(MacTCPError) -> T in
+                try body(try usableConnection(state, operation, closedOK: closedOK), &state)
+            }
+        } catch where error.code == MacTCPError.connectionClosing.code {
+            let current = core.withLock { state -> Connection? in
+                if case .connected(let connection) = state.phase { return connection }
+                return nil
+            }
+            guard let current else { throw error }
+            observe(current, reported: 0, forceAll: true)
+            return try core.withLock { state throws(MacTCPError) -> T in
+                try body(try usableConnection(state, operation, closedOK: closedOK), &state)
+            }
         }
     }
 
