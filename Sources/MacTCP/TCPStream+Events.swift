@@ -112,7 +112,11 @@ extension TCPStream: ReactorHandler {
         }
         let kernelClosed = observation.kernelState == KernelTCPState.close.rawValue
         if observation.socketError != 0 {
-            if kernelClosed || observation.kernelState == nil {
+            // A reset or a timeout ends the connection even if the state read a moment later
+            // did not show it closed yet (the kernel files the error before the state): the
+            // error is consumed by reading it, so it must be recorded now. Only ICMP reports
+            // (with IP_RECVERR) leave a connection alive.
+            if kernelClosed || observation.kernelState == nil || !Errno.isICMPReport(observation.socketError) {
                 endAbnormally(connection, errno: observation.socketError)
                 return true
             }
@@ -191,7 +195,10 @@ extension TCPStream: ReactorHandler {
     /// Ends the connection because of `errno` (reset, timeout, network failure): delivers
     /// `.terminate` with the reason and closes the socket. Called with the state lock held.
     func endAbnormally(_ connection: Connection, errno: Int32) {
-        guard connection.end == nil else { return }
+        // A reset seen by a call's own recv or send is definitive, even if the reactor, which
+        // found the socket closed after our close with its error already taken by that call,
+        // had judged the end graceful.
+        if connection.isAbnormallyEnded { return }
         let reason = Self.terminationReason(errno: errno, action: connection.options.ulpAction)
         connection.end = .abnormal(reason)
         if !connection.terminateDelivered {
