@@ -11,12 +11,13 @@ import Synchronization
 /// `reorder` (it goes out after the next), and on `cut()` drops everything both ways until
 /// `heal()`.
 ///
-/// This side's device sends unsegmented packets (`gso_max_segs 1`). With generic segmentation
+/// Both devices send unsegmented packets (`gso_max_segs 1`). With generic segmentation
 /// on, the kernel (seen on 6.x) retransmits a lost run of segments as one large buffer and
 /// splits it at the device, copying the first segment's urgent pointer into every piece, so
 /// the receiver is told of urgent data ending one or more segments past where the sender's
 /// urgent send ended: 2 runs of 6 of the 256 MiB test showed a mark exactly one MSS (8,936
-/// bytes) past an urgent end, 0 of 8 with `gso_max_segs 1`. The library's own calls are exact
+/// bytes) past an urgent end, 0 of 8 with `gso_max_segs 1` on this side (and once more, from the
+/// far side's sender, while only this side had it). The library's own calls are exact
 /// (one MSG_OOB byte, at the end of each urgent send); the fault is the sending kernel's.
 ///
 /// As in ``NetworkLab``, the library runs in this process's own namespace and only
@@ -51,7 +52,7 @@ final class LossyLink: Sendable {
                 ip addr add 10.215.1.1 peer 10.215.2.1 dev \(device)
                 ip -n \(namespace) addr add 10.215.2.1 peer 10.215.1.1 dev mtt1
                 ip link set \(device) mtu \(mtu) gso_max_segs 1 up
-                ip -n \(namespace) link set mtt1 mtu \(mtu) up
+                ip -n \(namespace) link set mtt1 mtu \(mtu) gso_max_segs 1 up
                 ip -n \(namespace) link set lo up
                 """)
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
