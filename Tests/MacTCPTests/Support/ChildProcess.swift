@@ -124,10 +124,27 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// What the child wrote to its standard output so far.
-    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+    var output: String { Self.contents(of: outputPath) }
 
     /// What the child wrote to its standard error so far.
-    var errors: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
+    var errors: String { Self.contents(of: errorPath) }
+
+    /// A file's text, read with plain system calls (it is polled often; Foundation's reader
+    /// was seen by LeakSanitizer to leave its buffers behind).
+    private static func contents(of path: String) -> String {
+        let file = open(path, O_RDONLY | O_CLOEXEC)
+        guard file >= 0 else { return "" }
+        defer { Glibc.close(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(file, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            bytes += chunk[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 
     private func reap(block: Bool) -> Int32? {
         if let status { return status }
