@@ -121,6 +121,45 @@ struct EventTests {
         #expect(log.details(.terminate) == [TCPTerminationReason.ulpClose.rawValue])
     }
 
+    @Test("every call made from inside the ASR while the stream is being released is invalidStreamPtr, never a trap")
+    func callsInsideASRDuringRelease() throws {
+        let log = EventLog()
+        let stream = try TCPStream()
+        let outcomes = Mutex<[MacTCPError?]>([])
+        log.attach(to: stream) { event, _ in
+            guard event == .terminate else { return }
+            // release() is under way (it delivered this event): every call must say so.
+            let calls: [() throws -> Void] = [
+                { try stream.send("x") },
+                { _ = try stream.receive(timeout: .milliseconds(10)) },
+                { try stream.close() },
+                { try stream.abort() },
+                { _ = try stream.status() },
+                { try stream.passiveOpen(port: 0) },
+                { try stream.activeOpen(host: IPv4.loopback, remotePort: 9, timeout: .seconds(1)) },
+                { try stream.wait() },
+            ]
+            for call in calls {
+                do {
+                    try call()
+                    outcomes.withLock { $0.append(nil) }
+                } catch {
+                    outcomes.withLock { $0.append(error as? MacTCPError) }
+                }
+            }
+        }
+        let pair = try Pair(stream: stream, peer: {
+            let listener = try Peer.listener()
+            try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
+            return try listener.accept()
+        }())
+        pair.stream.release()
+        try log.wait(for: .terminate)
+        try waitUntil("the calls made inside the ASR") { outcomes.withLock { $0.count } == 8 }
+        #expect(outcomes.withLock { $0 } == Array(repeating: MacTCPError.invalidStreamPtr, count: 8))
+        #expect(stream.getSockName().host == 0 && stream.getSockName().port == 0)
+    }
+
     @Test("no event is lost when many arrive quickly: every region and every connection is reported")
     func nothingDropped() throws {
         let log = EventLog()
