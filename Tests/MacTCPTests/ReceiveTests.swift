@@ -78,6 +78,31 @@ struct ReceiveTests {
         #expect(try stream.status().state == .closed)
     }
 
+    @Test("a reset in the middle of a send: the blocked send throws connectionTerminated, .terminate(remoteAbort) once, what arrived is intact")
+    func remoteResetMidSend() throws {
+        let log = EventLog()
+        let listener = try Peer.listener()
+        listener.setReceiveBuffer(16_384)
+        let stream = try TCPStream()
+        log.attach(to: stream)
+        try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
+        let peer = try listener.accept()
+        let pattern = Pattern(seed: 3)
+        let total = 32 << 20
+        let sending = Background { try stream.send(pattern.bytes(at: 0, count: total)) }
+        // The peer reads a little, so that the send is under way, then resets.
+        var received: [UInt8] = []
+        while received.count < 1 << 20 { received += try peer.receive(max: 65536, timeout: 10) }
+        #expect(!sending.isFinished, "the send is still under way (32 MiB into a 16 KiB window)")
+        peer.reset()
+        #expect(throws: MacTCPError.connectionTerminated) { try sending.value(timeout: 10).get() }
+        try log.wait(for: .terminate)
+        log.settle(0.3)
+        #expect(log.details(.terminate) == [TCPTerminationReason.remoteAbort.rawValue])
+        #expect(received.withUnsafeBytes { pattern.matches($0, at: 0) })
+        print("reset mid-send: \(received.count) of \(total) bytes delivered intact before the reset")
+    }
+
     @Test("a reset while nobody is blocked is found by the reactor: .terminate(remoteAbort) once")
     func remoteResetIdle() throws {
         let log = EventLog()
