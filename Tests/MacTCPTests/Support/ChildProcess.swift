@@ -123,8 +123,9 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// What the child wrote to its standard output so far.
-    var output: String { Self.contents(of: outputPath) }
+    /// What the child wrote to its standard output so far (empty when it went to a file the
+    /// caller named: that file is the caller's to read, and may be large).
+    var output: String { removesOutput ? Self.contents(of: outputPath) : "" }
 
     /// What the child wrote to its standard error so far.
     var errors: String { Self.contents(of: errorPath) }
