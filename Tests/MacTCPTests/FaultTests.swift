@@ -56,14 +56,15 @@ struct Pattern: Sendable {
     }
 }
 
-/// Random sends: sizes up to 64 KiB, about one in forty urgent.
-func sendPlan(total: Int, seed: UInt64) -> [(range: Range<Int>, urgent: Bool)] {
+/// Random sends covering `total` bytes: sizes from 1 to `largest`, about one in `urgentOneIn`
+/// sent as urgent data.
+func sendPlan(total: Int, seed: UInt64, largest: Int = 65_536, urgentOneIn: Int = 40) -> [(range: Range<Int>, urgent: Bool)] {
     var generator = SeededGenerator(seed: seed)
     var chunks: [(Range<Int>, Bool)] = []
     var offset = 0
     while offset < total {
-        let length = min(total - offset, Int.random(in: 1...65_536, using: &generator))
-        chunks.append((offset..<(offset + length), Int.random(in: 0..<40, using: &generator) == 0))
+        let length = min(total - offset, Int.random(in: 1...largest, using: &generator))
+        chunks.append((offset..<(offset + length), Int.random(in: 0..<urgentOneIn, using: &generator) == 0))
         offset += length
     }
     return chunks

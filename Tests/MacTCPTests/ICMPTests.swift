@@ -13,16 +13,14 @@ struct ICMPTests {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
         let log = EventLog()
-        let failure = try { () throws -> MacTCPError? in
-            let stream = try TCPStream()
-            log.attach(to: stream)
-            do {
-                try stream.activeOpen(host: address, remotePort: 9, timeout: 5)
-                return nil
-            } catch let error as MacTCPError {
-                return error
-            }
-        }()
+        let stream = try TCPStream()
+        log.attach(to: stream)
+        var failure: MacTCPError?
+        do {
+            try stream.activeOpen(host: address, remotePort: 9, timeout: 5)
+        } catch let error as MacTCPError {
+            failure = error
+        }
         #expect(failure == .openFailed)
         #expect(failure?.errno == expected)
         try log.wait(for: .icmpReceived)
@@ -33,20 +31,17 @@ struct ICMPTests {
     func silentPeer() throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
-        let outcomes = try { () throws -> [(MacTCPError?, Double)] in
-            var outcomes: [(MacTCPError?, Double)] = []
-            let stream = try TCPStream()
-            for (timeout, ulp) in [(Duration.milliseconds(500), Duration.seconds(120)), (.zero, .seconds(1))] {
-                let start = Clock.now
-                do {
-                    try stream.activeOpen(host: 0x0AD5_0705, remotePort: 9, timeout: timeout, options: TCPOpenOptions(ulpTimeout: ulp))
-                    outcomes.append((nil, Clock.now - start))
-                } catch let error as MacTCPError {
-                    outcomes.append((error, Clock.now - start))
-                }
+        var outcomes: [(MacTCPError?, Double)] = []
+        let stream = try TCPStream()
+        for (timeout, ulp) in [(Duration.milliseconds(500), Duration.seconds(120)), (.zero, .seconds(1))] {
+            let start = Clock.now
+            do {
+                try stream.activeOpen(host: 0x0AD5_0705, remotePort: 9, timeout: timeout, options: TCPOpenOptions(ulpTimeout: ulp))
+                outcomes.append((nil, Clock.now - start))
+            } catch let error as MacTCPError {
+                outcomes.append((error, Clock.now - start))
             }
-            return outcomes
-        }()
+        }
         for (error, elapsed) in outcomes {
             #expect(error == .openFailed)
             #expect(error?.errno == ETIMEDOUT)
@@ -61,12 +56,9 @@ struct ICMPTests {
         defer { lab.tearDown() }
         let listener = try lab.within(lab.server) { try Peer.listener(port: 7000, host: 0) }
         let log = EventLog()
-        let stream = try { () throws -> TCPStream in
-            let stream = try TCPStream()
-            log.attach(to: stream)
-            try stream.activeOpen(host: NetworkLab.serverAddress, remotePort: 7000, timeout: 5)
-            return stream
-        }()
+        let stream = try TCPStream()
+        log.attach(to: stream)
+        try stream.activeOpen(host: NetworkLab.serverAddress, remotePort: 7000, timeout: 5)
         let peer = try listener.accept()
         try lab.inRouter("ip route add unreachable 10.213.2.1/32")
         try stream.send("through the broken path")

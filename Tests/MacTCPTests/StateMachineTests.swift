@@ -12,8 +12,8 @@ enum ModelState: Equatable, CustomStringConvertible {
     /// A connection: whether each side has closed, and what waits to be read here.
     case connected(weClosed: Bool, peerClosed: Bool, unread: Int)
     /// The peer reset the connection; `unread` bytes had arrived before (the kernel may still
-    /// give them); `weClosed` when this side had closed before the reset.
-    case broken(unread: Int, weClosed: Bool = false)
+    /// give them).
+    case broken(unread: Int)
     /// After `release()`.
     case released
 
@@ -22,7 +22,7 @@ enum ModelState: Equatable, CustomStringConvertible {
         case .idle: "idle"
         case .listening: "listening"
         case .connected(let weClosed, let peerClosed, let unread): "connected(weClosed: \(weClosed), peerClosed: \(peerClosed), unread: \(unread))"
-        case .broken(let unread, let weClosed): "broken(unread: \(unread), weClosed: \(weClosed))"
+        case .broken(let unread): "broken(unread: \(unread))"
         case .released: "released"
         }
     }
@@ -134,14 +134,14 @@ struct StateMachineRun {
                 return expect(outcome { try stream.receive(timeout: .milliseconds(1), maxLength: maxLength).data.count }, .error(.connectionDoesntExist))
             case .released:
                 return expect(outcome { try stream.receive(timeout: .milliseconds(1), maxLength: maxLength).data.count }, .error(.invalidStreamPtr))
-            case .broken(let unread, let weClosed):
+            case .broken(let unread):
                 let result = outcome { try stream.receive(timeout: .seconds(5), maxLength: maxLength).data.count }
                 if case .ok(let count) = result, count >= 1, count <= min(unread, maxLength) {
-                    states[side] = .broken(unread: unread - count, weClosed: weClosed)
+                    states[side] = .broken(unread: unread - count)
                     return nil
                 }
                 if result == .error(.connectionTerminated) {
-                    states[side] = .broken(unread: 0, weClosed: weClosed)
+                    states[side] = .broken(unread: 0)
                     return nil
                 }
                 return "receive on a broken connection with \(unread) bytes unread gave \(result)"
@@ -203,8 +203,8 @@ struct StateMachineRun {
                 // the stream as it was.
                 if result != .ok(0) { return nil }
                 states[side] = .idle
-                if case .connected(let otherClosed, _, let unread) = states[other], !finished {
-                    states[other] = .broken(unread: unread, weClosed: otherClosed)
+                if case .connected(_, _, let unread) = states[other], !finished {
+                    states[other] = .broken(unread: unread)
                 }
             }
         case 8:  // status
@@ -221,8 +221,8 @@ struct StateMachineRun {
             log.append("\(side).release()")
             stream.release()
             if case .connected(let weClosed, let peerClosed, _) = state, !(weClosed && peerClosed),
-               case .connected(let otherClosed, _, let unread) = states[other] {
-                states[other] = .broken(unread: unread, weClosed: otherClosed)
+               case .connected(_, _, let unread) = states[other] {
+                states[other] = .broken(unread: unread)
             }
             states[side] = .released
             return expect(outcome { stream.isDone ? 1 : 0 }, .ok(1))

@@ -23,14 +23,7 @@ struct TransferTests {
     static func plan(seed: UInt64) -> (data: [UInt8], chunks: [(range: Range<Int>, urgent: Bool)]) {
         var generator = SeededGenerator(seed: seed)
         let data = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        var chunks: [(Range<Int>, Bool)] = []
-        var offset = 0
-        while offset < size {
-            let length = min(size - offset, Int.random(in: 1...20_000, using: &generator))
-            chunks.append((offset..<(offset + length), Int.random(in: 0..<5, using: &generator) == 0))
-            offset += length
-        }
-        return (data, chunks)
+        return (data, sendPlan(total: size, seed: seed ^ 0xC0FFEE, largest: 20_000, urgentOneIn: 5))
     }
 
     @Test("several megabytes each way at once, random urgent sends: byte-exact, marks only where urgent sends ended")

@@ -174,15 +174,12 @@ struct UDPRouterTests {
     func unreachable(destination: UInt32, code: UInt8, type: ICMPMessageType) throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
-        let report = try { () throws -> ICMPReport? in
-            let stream = try UDPStream()
-            try stream.write(host: destination, port: 4000, Array("hello?".utf8))
-            try waitUntil("the ICMP report") { stream.lastICMPReport != nil }
-            // The stream survives: it can still send.
-            try stream.write(host: destination, port: 4000, [1])
-            return stream.lastICMPReport
-        }()
-        let received = try #require(report)
+        let stream = try UDPStream()
+        try stream.write(host: destination, port: 4000, Array("hello?".utf8))
+        try waitUntil("the ICMP report") { stream.lastICMPReport != nil }
+        // The stream survives: it can still send.
+        try stream.write(host: destination, port: 4000, [1])
+        let received = try #require(stream.lastICMPReport)
         #expect(received.icmpType == 3)
         #expect(received.icmpCode == code)
         #expect(received.reportType == type)

@@ -82,15 +82,14 @@ final class ChildProcess: @unchecked Sendable {
     /// Writes `text` to the child's standard input.
     func write(_ text: String) {
         guard input >= 0 else { return }
-        var bytes = Array(text.utf8)
+        let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let written = bytes.withUnsafeMutableBytes { Glibc.write(input, $0.baseAddress! + offset, $0.count - offset) }
+            let written = bytes.withUnsafeBytes { Glibc.write(input, $0.baseAddress! + offset, $0.count - offset) }
             if written < 0 && errno == EINTR { continue }
             if written <= 0 { return }
             offset += written
         }
-        bytes.removeAll()
     }
 
     /// Closes the child's standard input: it reads end of file.
