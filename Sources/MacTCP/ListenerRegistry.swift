@@ -37,12 +37,54 @@ final class ListenerRegistry: Sendable {
         }
     }
 
-    private struct Entry {
+    /// One port's listener and the streams waiting on it, oldest first. A class so that the
+    /// table's lock changes it in place: a copy of the waiters (weak references) would cost
+    /// a side-table update per waiter on every passive open and every connection.
+    private final class Entry {
         let listener: Listener
-        var waiters: [Waiter]
+        /// Waiting streams in `passiveOpen` order; slots before `head` are taken.
+        private var slots: [Waiter?]
+        private var head = 0
         /// No stream waits any more and the listener is being closed: a new passive open on
         /// the port waits until it is gone (its bind would fail while the socket exists).
         var closing = false
+
+        init(listener: Listener, first: Waiter) {
+            self.listener = listener
+            slots = [first]
+        }
+
+        var isEmpty: Bool { head == slots.count }
+
+        func append(_ waiter: Waiter) {
+            slots.append(waiter)
+        }
+
+        /// Removes and returns the oldest waiter that `matches`.
+        func removeFirst(where matches: (Waiter) -> Bool) -> Waiter? {
+            guard let index = slots[head...].firstIndex(where: { $0.map(matches) ?? false }) else { return nil }
+            return take(at: index)
+        }
+
+        /// Removes the waiter with `id`, if it still waits.
+        func remove(id: UInt64) {
+            if let index = slots[head...].firstIndex(where: { $0?.id == id }) { _ = take(at: index) }
+        }
+
+        private func take(at index: Int) -> Waiter? {
+            let waiter = slots[index]
+            if index == head {
+                slots[index] = nil
+                head += 1
+                if head == slots.count || head >= 64 && head * 2 >= slots.count {
+                    slots.removeFirst(head)
+                    head = 0
+                }
+            } else {
+                slots.remove(at: index)
+            }
+            return waiter
+        }
     }
 
     private struct Table {
@@ -67,13 +109,12 @@ final class ListenerRegistry: Sendable {
             let id = table.nextID
             table.nextID += 1
             let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort)
-            if port != 0, var entry = table.entries[port] {
-                entry.waiters.append(waiter)
-                table.entries[port] = entry
+            if port != 0, let entry = table.entries[port] {
+                entry.append(waiter)
                 return (Ticket(port: port, id: id), entry.listener.endpoint)
             }
             let listener = try Listener.open(port: port)
-            table.entries[listener.endpoint.port] = Entry(listener: listener, waiters: [waiter])
+            table.entries[listener.endpoint.port] = Entry(listener: listener, first: waiter)
             return (Ticket(port: listener.endpoint.port, id: id), listener.endpoint)
         }
         guard let entered else {
@@ -85,10 +126,9 @@ final class ListenerRegistry: Sendable {
     /// Removes a waiting stream; closes the listener if nobody else waits.
     func cancel(_ ticket: Ticket) {
         let closing = table.withLock { table -> Listener? in
-            guard var entry = table.entries[ticket.port], !entry.closing else { return nil }
-            entry.waiters.removeAll { $0.id == ticket.id }
-            entry.closing = entry.waiters.isEmpty
-            table.entries[ticket.port] = entry
+            guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
+            entry.remove(id: ticket.id)
+            entry.closing = entry.isEmpty
             return entry.closing ? entry.listener : nil
         }
         if let closing { close(closing) }
@@ -112,13 +152,11 @@ final class ListenerRegistry: Sendable {
         while true {
             let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
                 let port = listener.endpoint.port
-                guard var entry = table.entries[port], entry.listener === listener else { return (nil, nil, false) }
-                guard let index = entry.waiters.firstIndex(where: { $0.accepts(connection.peer) }) else {
+                guard let entry = table.entries[port], entry.listener === listener else { return (nil, nil, false) }
+                guard let waiter = entry.removeFirst(where: { $0.accepts(connection.peer) }) else {
                     return (nil, nil, !entry.closing)
                 }
-                let waiter = entry.waiters.remove(at: index)
-                entry.closing = entry.waiters.isEmpty
-                table.entries[port] = entry
+                entry.closing = entry.isEmpty
                 return (waiter, entry.closing ? entry.listener : nil, !entry.closing)
             }
             guard let waiter else {
