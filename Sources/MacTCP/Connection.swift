@@ -36,9 +36,9 @@ final class Connection: @unchecked Sendable {
     let epoch: UInt64
 
     /// The send counters; see `sending` for the turn that serialises sends.
-    let sendLock = ConditionLock(SendCounters())
+    let sendLock = Lock(SendCounters())
     /// Serialises receives (urgent-region bookkeeping needs one reader at a time).
-    let receiveLock = ConditionLock(ReceiveCursor())
+    let receiveLock = Lock(ReceiveCursor())
 
     // Guarded by the stream's state lock:
     /// The reactor registration, made only when something needs the reactor.

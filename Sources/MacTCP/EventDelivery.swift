@@ -20,7 +20,7 @@ final class EventDelivery<Event: Sendable>: Sendable {
     }
 
     private let queue = DispatchQueue(label: "MacTCP.stream.asr")
-    private let listeners = ConditionLock(Listeners())
+    private let listeners = Lock(Listeners())
 
     /// The ASR; read again when each event is delivered.
     var asr: Handler? {

@@ -181,7 +181,7 @@ final class ListenerRegistry: Sendable {
 final class Listener: ReactorHandler {
     let descriptor: Descriptor
     let endpoint: Sys.Endpoint
-    private let registration = ConditionLock<Reactor.Registration?>(nil)
+    private let registration = Lock<Reactor.Registration?>(nil)
 
     private init(descriptor: Descriptor, endpoint: Sys.Endpoint) {
         self.descriptor = descriptor

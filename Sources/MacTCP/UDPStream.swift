@@ -35,8 +35,8 @@ public final class UDPStream: Sendable {
     }
 
     private let descriptor: Descriptor
-    private let registration = ConditionLock<Reactor.Registration?>(nil)
-    private let state = ConditionLock(State())
+    private let registration = Lock<Reactor.Registration?>(nil)
+    private let state = Lock(State())
     private let delivery = EventDelivery<UDPEvent>()
 
     /// The local port: the real one, also when 0 was asked for.

@@ -15,7 +15,7 @@ final class Descriptor: Sendable {
 
     /// The raw descriptor; only valid inside ``withDescriptor(_:)``.
     private let fd: Int32
-    private let lifetime = ConditionLock(Lifetime())
+    private let lifetime = Lock(Lifetime())
 
     init(_ fd: Int32) {
         self.fd = fd

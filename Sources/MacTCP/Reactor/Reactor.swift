@@ -47,8 +47,8 @@ final class Reactor: Sendable {
 
     private let epollFD: Int32
     private let wakeFD: Int32
-    private let table = ConditionLock(Table())
-    private let timers = ConditionLock(TimerQueue())
+    private let table = Lock(Table())
+    private let timers = Lock(TimerQueue())
 
     private init() {
         epollFD = mt_epoll_create()
