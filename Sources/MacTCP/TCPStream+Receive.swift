@@ -220,8 +220,13 @@ extension TCPStream {
     /// A reset that comes after the peer's FIN still reads as end of file (Linux keeps the
     /// FIN's end-of-file and files the reset as `EPIPE` in `SO_ERROR`), so the socket's pending
     /// error is looked at first: the connection ended abnormally, and says so.
+    /// A pending error or error-queue entry raises `POLLERR`, so one `poll` tells whether the
+    /// full look (error queue, `SO_ERROR`, `TCP_INFO`, `SIOCINQ`) is needed.
     private func endOfStream(_ connection: Connection, _ operation: String) throws(MacTCPError) -> Never {
-        observe(connection, reported: 0, forceAll: true)
+        let revents = connection.descriptor.withDescriptor { Sys.poll($0, events: 0, timeoutMilliseconds: 0) } ?? -1
+        if revents < 0 || revents & Sys.pollErr != 0 {
+            observe(connection, reported: 0, forceAll: true)
+        }
         let broken = core.withLock { state -> Bool in
             guard isCurrent(connection, state), !connection.isAbnormallyEnded else { return true }
             connection.peerClosed = true
