@@ -11,11 +11,19 @@ import Glibc
 ///
 /// MacTCP had no listen backlog: each stream's passive open takes exactly one connection,
 /// several streams may wait on the same port, and while nobody waits nothing listens. Here
-/// the library owns one listening socket per port while at least one stream waits on it; the
-/// reactor accepts each connection and gives it to the first waiting stream (in
-/// `passiveOpen` order) whose remote filter matches. A connection that matches no waiting
-/// stream is reset. When the last waiting stream has its connection the listener is closed,
-/// which resets anything the kernel had already queued.
+/// the library owns one listening socket per port while at least one stream waits on it.
+/// Each accepted connection goes to the first waiting stream (in `passiveOpen` order) whose
+/// remote filter matches; a connection that matches no waiting stream is reset. When the
+/// last waiting stream has its connection the listener is closed, which resets anything the
+/// kernel had already queued.
+///
+/// Who accepts: the reactor, while some waiting stream must learn of its connection without
+/// a caller asking (an ASR or event sequence, a task suspended in `wait()`, a thread asleep
+/// in `wait()`): the listener is then *armed* in epoll. Otherwise connections wait in the
+/// kernel's queue and the thread that next looks (`wait()`, `isDone`, `status()`, a passive
+/// open's timeout) accepts them itself, handing each to the first waiting stream as the
+/// reactor would. A server thread that comes back to `wait()` after serving a connection so
+/// takes the next one without a thread hand-off, as a blocking `accept` does.
 final class ListenerRegistry: Sendable {
     static let shared = ListenerRegistry()
 
@@ -31,6 +39,12 @@ final class ListenerRegistry: Sendable {
         weak var stream: TCPStream?
         let remoteHost: UInt32
         let remotePort: UInt16
+        /// Counted in the entry's `watchers`: the stream has an ASR or event sequence, or
+        /// async calls, or a remote filter (a stranger must be reset at once, not when someone
+        /// next looks).
+        var watched: Bool
+
+        var filters: Bool { remoteHost != 0 || remotePort != 0 }
 
         func accepts(_ peer: Sys.Endpoint) -> Bool {
             (remoteHost == 0 || remoteHost == peer.host) && (remotePort == 0 || remotePort == peer.port)
@@ -40,7 +54,7 @@ final class ListenerRegistry: Sendable {
     /// One port's listener and the streams waiting on it, oldest first. A class so that the
     /// table's lock changes it in place: a copy of the waiters (weak references) would cost
     /// a side-table update per waiter on every passive open and every connection.
-    private final class Entry {
+    fileprivate final class Entry {
         let listener: Listener
         /// Waiting streams in `passiveOpen` order; slots before `head` are taken.
         private var slots: [Waiter?]
@@ -48,16 +62,47 @@ final class ListenerRegistry: Sendable {
         /// No stream waits any more and the listener is being closed: a new passive open on
         /// the port waits until it is gone (its bind would fail while the socket exists).
         var closing = false
+        /// Waiters marked `watched`, and threads asleep in `wait()` on this port's streams.
+        var watchers = 0
+        var sleepers = 0
+        /// Whether the listener is armed in epoll (the reactor accepts).
+        var armed: Bool
 
         init(listener: Listener, first: Waiter) {
             self.listener = listener
             slots = [first]
+            watchers = first.watched ? 1 : 0
+            armed = first.watched
         }
+
+        /// Arms or disarms the listener as the waiters need. Called with the table lock held.
+        ///
+        /// Also armed while more streams wait than `lazyLimit`: the kernel's accept queue
+        /// (at most `net.core.somaxconn`) must hold every connection a waiting stream is due
+        /// while nobody accepts.
+        func rearm() {
+            let wanted = watchers > 0 || sleepers > 0 || slots.count - head > Self.lazyLimit
+            guard !closing, wanted != armed else { return }
+            armed = wanted
+            listener.arm(wanted)
+        }
+
+        static let lazyLimit = 64
 
         var isEmpty: Bool { head == slots.count }
 
         func append(_ waiter: Waiter) {
             slots.append(waiter)
+            if waiter.watched { watchers += 1 }
+        }
+
+        /// Marks the waiter with `id` watched or not.
+        func setWatched(id: UInt64, _ watched: Bool) {
+            guard let index = slots[head...].firstIndex(where: { $0?.id == id }), let waiter = slots[index] else { return }
+            let effective = watched || waiter.filters
+            guard waiter.watched != effective else { return }
+            slots[index]?.watched = effective
+            watchers += effective ? 1 : -1
         }
 
         /// Removes and returns the oldest waiter that `matches`.
@@ -73,6 +118,7 @@ final class ListenerRegistry: Sendable {
 
         private func take(at index: Int) -> Waiter? {
             let waiter = slots[index]
+            if waiter?.watched == true { watchers -= 1 }
             if index == head {
                 slots[index] = nil
                 head += 1
@@ -100,7 +146,8 @@ final class ListenerRegistry: Sendable {
         _ stream: TCPStream,
         port: UInt16,
         remoteHost: UInt32,
-        remotePort: UInt16
+        remotePort: UInt16,
+        watched: Bool
     ) throws(MacTCPError) -> (Ticket, Sys.Endpoint) {
         // Never nil: the wait has no deadline. (Never called on the reactor's thread, which
         // is the one that may be closing the listener.)
@@ -108,12 +155,14 @@ final class ListenerRegistry: Sendable {
             if port != 0, table.entries[port]?.closing == true { return nil }
             let id = table.nextID
             table.nextID += 1
-            let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort)
+            var waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort, watched: watched)
+            waiter.watched = watched || waiter.filters
             if port != 0, let entry = table.entries[port] {
                 entry.append(waiter)
+                entry.rearm()
                 return (Ticket(port: port, id: id), entry.listener.endpoint)
             }
-            let listener = try Listener.open(port: port)
+            let listener = try Listener.open(port: port, armed: waiter.watched)
             table.entries[listener.endpoint.port] = Entry(listener: listener, first: waiter)
             return (Ticket(port: listener.endpoint.port, id: id), listener.endpoint)
         }
@@ -129,6 +178,7 @@ final class ListenerRegistry: Sendable {
             guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
             entry.remove(id: ticket.id)
             entry.closing = entry.isEmpty
+            entry.rearm()
             return entry.closing ? entry.listener : nil
         }
         if let closing { close(closing) }
@@ -146,6 +196,49 @@ final class ListenerRegistry: Sendable {
         }
     }
 
+    /// Marks a waiting stream as one whose completion must be noticed at once (it has an ASR
+    /// or event sequence, or async calls) or not; arms or disarms the listener to match.
+    func setWatched(_ ticket: Ticket, _ watched: Bool) {
+        table.withLock { table in
+            guard let entry = table.entries[ticket.port] else { return }
+            entry.setWatched(id: ticket.id, watched)
+            entry.rearm()
+        }
+    }
+
+    /// Accepts the connections queued on the ticket's port, each given to the first waiting
+    /// stream whose filter matches. Called by a thread that looks at a waiting stream.
+    func settle(_ ticket: Ticket) {
+        let listener = table.withLock { table -> Listener? in
+            guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
+            return entry.listener
+        }
+        listener?.drain(fromReactor: false)
+    }
+
+    /// A thread asleep in `wait()` on a stream of a port: the listener stays armed meanwhile.
+    struct Sleep {
+        fileprivate let entry: Entry
+    }
+
+    /// Arms the listener while a thread sleeps in `wait()`; nil if the port has no listener.
+    /// End with ``endSleep(_:)``.
+    func beginSleep(_ ticket: Ticket) -> Sleep? {
+        table.withLock { table -> Sleep? in
+            guard let entry = table.entries[ticket.port] else { return nil }
+            entry.sleepers += 1
+            entry.rearm()
+            return Sleep(entry: entry)
+        }
+    }
+
+    func endSleep(_ sleep: Sleep) {
+        table.withLock { _ in
+            sleep.entry.sleepers -= 1
+            sleep.entry.rearm()
+        }
+    }
+
     /// Gives an accepted connection to the first waiting stream whose filter matches, or
     /// resets it. Returns false when the listener has no waiter left (and has been closed).
     func handOff(_ connection: (fd: Int32, peer: Sys.Endpoint), from listener: Listener) -> Bool {
@@ -157,6 +250,7 @@ final class ListenerRegistry: Sendable {
                     return (nil, nil, !entry.closing)
                 }
                 entry.closing = entry.isEmpty
+                entry.rearm()
                 return (waiter, entry.closing ? entry.listener : nil, !entry.closing)
             }
             guard let waiter else {
@@ -188,8 +282,9 @@ final class Listener: ReactorHandler {
         self.endpoint = endpoint
     }
 
-    /// Binds and listens on `port` of every local address (0: the system picks a port).
-    static func open(port: UInt16) throws(MacTCPError) -> Listener {
+    /// Binds and listens on `port` of every local address (0: the system picks a port);
+    /// `armed`: the reactor accepts from the start.
+    static func open(port: UInt16, armed: Bool) throws(MacTCPError) -> Listener {
         let fd = Sys.tcpSocket()
         guard fd >= 0 else {
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: -fd, detail: "cannot create a socket")
@@ -216,7 +311,7 @@ final class Listener: ReactorHandler {
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen")
         }
         let listener = Listener(descriptor: descriptor, endpoint: endpoint)
-        switch Reactor.shared.register(descriptor, events: EpollEvents.listener, handler: listener) {
+        switch Reactor.shared.register(descriptor, events: armed ? EpollEvents.listener : 0, handler: listener) {
         case .success(let registration):
             listener.registration.withLock { $0 = registration }
         case .failure(let error):
@@ -234,6 +329,16 @@ final class Listener: ReactorHandler {
         descriptor.retire()
     }
 
+    /// Makes the reactor accept (or stop accepting) on this listener. Arming makes epoll look
+    /// at the socket at once, so a connection already queued is not missed.
+    func arm(_ armed: Bool) {
+        registration.withLock { registration in
+            if let registration {
+                Reactor.shared.modify(registration, descriptor, events: armed ? EpollEvents.listener : 0)
+            }
+        }
+    }
+
     /// Resets and closes an accepted connection nobody takes.
     static func reset(_ fd: Int32) {
         _ = Sys.setResetOnClose(fd)
@@ -241,6 +346,12 @@ final class Listener: ReactorHandler {
     }
 
     func handle(events: UInt32) {
+        drain(fromReactor: true)
+    }
+
+    /// Accepts until the queue is empty (or nobody waits any more), handing each connection
+    /// to the registry.
+    func drain(fromReactor: Bool) {
         while true {
             var failure: Int32 = 0
             let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Sys.Endpoint)? in
@@ -252,9 +363,10 @@ final class Listener: ReactorHandler {
                 }
             } ?? nil
             guard let accepted else {
-                // Out of descriptors or memory: the edge is gone, so try again shortly.
-                if failure != 0 && failure != EAGAIN && failure != EWOULDBLOCK && !descriptor.isRetired {
-                    Reactor.shared.schedule(after: .milliseconds(100)) { [self] in handle(events: events) }
+                // Out of descriptors or memory: the reactor's edge is gone, so it tries again
+                // shortly. (A caller's look leaves the connection queued for the next look.)
+                if fromReactor && failure != 0 && failure != EAGAIN && failure != EWOULDBLOCK && !descriptor.isRetired {
+                    Reactor.shared.schedule(after: .milliseconds(100)) { [self] in drain(fromReactor: true) }
                 }
                 return
             }

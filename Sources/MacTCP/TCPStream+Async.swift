@@ -18,6 +18,9 @@ extension TCPStream {
     /// The corresponding Python `mactcp` call is `wait()`.
     public func wait() async throws {
         var entering = true
+        // A client already queued is taken here; once suspended, the stream counts as watched
+        // and the reactor accepts.
+        settlePassiveOpen()
         while true {
             let seen = changeCount
             let outcome = try core.withLock { state throws(MacTCPError) -> MacTCPError?? in

@@ -72,9 +72,14 @@ extension TCPStream {
     }
 
     /// Makes the reactor watch the current connection's data and urgent data when someone
-    /// listens for them (an ASR, the event sequence, async calls). Called with the state
-    /// lock held.
+    /// listens for them (an ASR, the event sequence, async calls); for a pending passive
+    /// open, makes the reactor accept for it (see ``ListenerRegistry``). Called with the
+    /// state lock held.
     func updateDataWatch(_ state: inout State) {
+        if let ticket = state.pendingTicket {
+            ListenerRegistry.shared.setWatched(ticket, state.suspendsTasks || delivery.hasListeners)
+            return
+        }
         guard case .connected(let connection) = state.phase, connection.end == nil,
             state.suspendsTasks || delivery.hasListeners
         else { return }

@@ -56,7 +56,7 @@ extension TCPStream: ReactorHandler {
             let hangUp = reported & (EpollEvents.error | EpollEvents.hangUp | EpollEvents.readHangUp) != 0
             let wantState = forceAll || hangUp || (connection.weClosed && !connection.finAcknowledged)
             // SIOCINQ matters for .dataArrival (only while no receive runs) and for .closing.
-            let wantUnread = forceAll || hangUp || connection.peerClosed
+            let wantUnread = forceAll || hangUp || (connection.peerClosed && !connection.closingDelivered)
                 || (reported & EpollEvents.input != 0 && connection.receivers == 0 && connection.dataArrivalArmed)
             let wantUrgent = reported & EpollEvents.priority != 0 && connection.receivers == 0
                 && !connection.urgentAnnounced && !connection.urgentDiscovered

@@ -39,7 +39,8 @@ extension TCPStream {
                 self,
                 port: port,
                 remoteHost: remoteHost,
-                remotePort: remotePort
+                remotePort: remotePort,
+                watched: state.suspendsTasks || delivery.hasListeners
             )
             var pending = PendingPassiveOpen(ticket: ticket, options: options)
             if timeout > .zero {
@@ -95,6 +96,14 @@ extension TCPStream {
         return true
     }
 
+    /// Accepts what the kernel has queued for a pending passive open (see ``ListenerRegistry``:
+    /// while nothing needs the reactor to, the thread that looks accepts). Called without the
+    /// state lock.
+    func settlePassiveOpen() {
+        guard let ticket = core.withLock({ $0.pendingTicket }) else { return }
+        ListenerRegistry.shared.settle(ticket)
+    }
+
     /// Ends a pending passive open with `failure`. Called with the state lock held.
     func cancelPassiveOpen(_ pending: PendingPassiveOpen, in state: inout State, failure: MacTCPError) {
         if let timer = pending.timer { Reactor.shared.cancel(timer) }
@@ -108,6 +117,8 @@ extension TCPStream {
     }
 
     private func passiveOpenTimedOut(epoch: UInt64) {
+        // A client the kernel has queued but nobody has accepted yet came in time.
+        settlePassiveOpen()
         core.withLock { state in
             guard state.epoch == epoch, case .listening(let pending) = state.phase else { return }
             state.phase = .idle

@@ -19,6 +19,7 @@ extension TCPStream {
             case connecting(Descriptor)
             case connected(Connection, weClosed: Bool)
         }
+        settlePassiveOpen()
         let source = try core.withLock { state throws(MacTCPError) -> Source in
             try checkNotReleased(state, operation)
             switch state.phase {

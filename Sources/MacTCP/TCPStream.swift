@@ -39,6 +39,12 @@ public final class TCPStream: Sendable {
     struct State {
         var released = false
         var phase = Phase.idle
+
+        /// The pending passive open's ticket, if one is pending.
+        var pendingTicket: ListenerRegistry.Ticket? {
+            if case .listening(let pending) = phase { return pending.ticket }
+            return nil
+        }
         var epoch: UInt64 = 0
         var sockName = Sys.Endpoint.none
         /// The failure of the last passive open, until `wait()` reports it.
@@ -99,7 +105,8 @@ public final class TCPStream: Sendable {
     ///
     /// The corresponding Python `mactcp` call is `isdone()`.
     public var isDone: Bool {
-        core.withLock { state in
+        settlePassiveOpen()
+        return core.withLock { state in
             if case .listening = state.phase { return false }
             return true
         }
@@ -116,6 +123,11 @@ public final class TCPStream: Sendable {
     /// The corresponding Python `mactcp` call is `wait()`.
     public func wait() throws {
         var entering = true
+        // A client already queued is taken here; otherwise the reactor accepts while this
+        // thread sleeps.
+        settlePassiveOpen()
+        var sleep: ListenerRegistry.Sleep?
+        defer { if let sleep { ListenerRegistry.shared.endSleep(sleep) } }
         let failure = try core.wait(until: .never) { state throws(MacTCPError) -> MacTCPError?? in
             // A wait that begins after release() is a later call; one that was waiting when
             // release() cancelled the passive open gets that failure.
@@ -123,7 +135,10 @@ public final class TCPStream: Sendable {
             if state.released && (entering || state.passiveFailure == nil) {
                 throw MacTCPError.invalidStreamPtr.with(operation: "wait", detail: "the stream has been released")
             }
-            if case .listening = state.phase { return nil }
+            if case .listening(let pending) = state.phase {
+                if sleep == nil { sleep = ListenerRegistry.shared.beginSleep(pending.ticket) }
+                return nil
+            }
             defer { state.passiveFailure = nil }
             return .some(state.passiveFailure)
         }

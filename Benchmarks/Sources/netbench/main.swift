@@ -103,11 +103,11 @@ func receiveToEnd(_ stream: TCPStream, maxLength: Int = 65536) throws -> [UInt8]
     }
 }
 
-/// A blocking server: `poolSize` threads, each keeping a stream passive-opened on the port:
-/// when its stream gets a connection, the thread passive-opens the next stream first, then
-/// serves the connection (MacTCP refuses clients while no stream waits, so a server re-arms
-/// before it serves). Prints READY once every thread's first stream waits.
-func serve(_ portText: String, poolSize: Int, _ handle: @escaping @Sendable (TCPStream) throws -> Void) -> Never {
+/// A blocking server: `threads` threads, each keeping `depth` streams passive-opened on the
+/// port, oldest first: it waits for its oldest stream's connection, passive-opens a new
+/// stream first, then serves the connection (MacTCP refuses clients while no stream waits,
+/// so a server re-arms before it serves). Prints READY once every thread's streams wait.
+func serve(_ portText: String, threads: Int, depth: Int, _ handle: @escaping @Sendable (TCPStream) throws -> Void) -> Never {
     let portNumber = portNumber(portText)
     let ready = Atomic<Int>(0)
     @Sendable func open() -> TCPStream {
@@ -122,18 +122,18 @@ func serve(_ portText: String, poolSize: Int, _ handle: @escaping @Sendable (TCP
             }
         }
     }
-    for _ in 0..<poolSize {
+    for _ in 0..<threads {
         spawn {
-            var waiting = open()
-            if ready.add(1, ordering: .relaxed).newValue == poolSize { emit("READY") }
+            var waiting = (0..<depth).map { _ in open() }
+            if ready.add(1, ordering: .relaxed).newValue == threads { emit("READY") }
             while true {
-                let current = waiting
+                let current = waiting.removeFirst()
                 do {
                     try current.wait()
                 } catch {
                     complain("netbench-mactcp: server: \(error)\n")
                 }
-                waiting = open()
+                waiting.append(open())
                 do {
                     try handle(current)
                 } catch {
@@ -149,7 +149,7 @@ func serve(_ portText: String, poolSize: Int, _ handle: @escaping @Sendable (TCP
 // MARK: - Workloads
 
 func bulkServer(_ port: String) -> Never {
-    serve(port, poolSize: 2) { stream in
+    serve(port, threads: 2, depth: 1) { stream in
         var count = 0
         while true {
             do {
@@ -191,7 +191,7 @@ func bulkClient(_ host: String, _ port: String, _ bytesText: String, _ chunkText
 }
 
 func pingpongServer(_ port: String) -> Never {
-    serve(port, poolSize: 2) { stream in
+    serve(port, threads: 2, depth: 1) { stream in
         while true {
             do {
                 let received = try stream.receive(timeout: .zero, maxLength: 65536)
@@ -235,7 +235,7 @@ func pingpongClient(_ host: String, _ port: String, _ sizeText: String, _ countT
 }
 
 func connrateServer(_ port: String) -> Never {
-    serve(port, poolSize: 16) { stream in
+    serve(port, threads: 1, depth: 4) { stream in
         let received = try stream.receive(timeout: .seconds(10), maxLength: 1)
         try stream.send(received.data)
         try stream.close()
