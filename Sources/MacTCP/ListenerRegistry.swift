@@ -213,7 +213,7 @@ final class ListenerRegistry: Sendable {
             guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
             return entry.listener
         }
-        listener?.drain(fromReactor: false)
+        listener?.drain(fromReactor: false, until: ticket.id)
     }
 
     /// A thread asleep in `wait()` on a stream of a port: the listener stays armed meanwhile.
@@ -240,8 +240,9 @@ final class ListenerRegistry: Sendable {
     }
 
     /// Gives an accepted connection to the first waiting stream whose filter matches, or
-    /// resets it. Returns false when the listener has no waiter left (and has been closed).
-    func handOff(_ connection: (fd: Int32, peer: Sys.Endpoint), from listener: Listener) -> Bool {
+    /// resets it. Returns false when the listener has no waiter left (and has been closed);
+    /// `taken` is the ticket id of the stream that took it.
+    func handOff(_ connection: (fd: Int32, peer: Sys.Endpoint), from listener: Listener, taken: inout UInt64?) -> Bool {
         while true {
             let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
                 let port = listener.endpoint.port
@@ -262,7 +263,10 @@ final class ListenerRegistry: Sendable {
             if let closing { close(closing) }
             let ticket = Ticket(port: listener.endpoint.port, id: waiter.id)
             let adopted = waiter.stream?.adopt(connection.fd, peer: connection.peer, ticket: ticket) ?? false
-            if adopted { return remaining }
+            if adopted {
+                taken = waiter.id
+                return remaining
+            }
             if closing != nil {
                 Listener.reset(connection.fd)
                 return false
@@ -350,8 +354,10 @@ final class Listener: ReactorHandler {
     }
 
     /// Accepts until the queue is empty (or nobody waits any more), handing each connection
-    /// to the registry.
-    func drain(fromReactor: Bool) {
+    /// to the registry; with `until`, also stops once the waiting stream with that ticket id
+    /// has its connection (what remains queued is taken at the next look, or by the reactor:
+    /// arming it makes epoll report a queue that is not empty).
+    func drain(fromReactor: Bool, until target: UInt64? = nil) {
         while true {
             var failure: Int32 = 0
             let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Sys.Endpoint)? in
@@ -370,7 +376,9 @@ final class Listener: ReactorHandler {
                 }
                 return
             }
-            if !ListenerRegistry.shared.handOff(accepted, from: self) { return }
+            var taken: UInt64?
+            if !ListenerRegistry.shared.handOff(accepted, from: self, taken: &taken) { return }
+            if target != nil && taken == target { return }
         }
     }
 }
