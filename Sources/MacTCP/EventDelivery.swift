@@ -3,7 +3,8 @@ import Synchronization
 
 /// Delivers one stream's events to its ASR and to its event sequence, in order.
 ///
-/// Each stream has its own serial dispatch queue, so the ASR never runs on the caller's
+/// Each stream has its own serial dispatch queue (made when its first event is delivered to
+/// an ASR: a stream that never delivers one costs no queue), so the ASR never runs on the caller's
 /// thread or on the reactor thread, two events of the same stream never overlap, and a slow
 /// ASR of one stream does not hold up another stream's events. The queues keep Dispatch's
 /// default target, which may add a thread when every worker is busy: events still arrive
@@ -17,9 +18,18 @@ final class EventDelivery<Event: Sendable>: Sendable {
         var handler: Handler?
         var sequence: Sequence?
         var continuation: Sequence.Continuation?
+        var queue: DispatchQueue?
+
+        /// The queue for an event to the ASR, nil without an ASR.
+        mutating func queueForHandler() -> DispatchQueue? {
+            guard handler != nil else { return nil }
+            if let queue { return queue }
+            let made = DispatchQueue(label: "MacTCP.stream.asr")
+            queue = made
+            return made
+        }
     }
 
-    private let queue = DispatchQueue(label: "MacTCP.stream.asr")
     private let listeners = Lock(Listeners())
 
     /// The ASR; read again when each event is delivered.
@@ -48,12 +58,11 @@ final class EventDelivery<Event: Sendable>: Sendable {
     /// Queues an event. Never blocks; callers post while holding the stream's lock so that
     /// the order of events is the order in which they were decided.
     func post(_ event: Event, _ detail: Int = 0) {
-        let hasHandler = listeners.withLock { listeners -> Bool in
+        let queue = listeners.withLock { listeners -> DispatchQueue? in
             listeners.continuation?.yield((event, detail))
-            return listeners.handler != nil
+            return listeners.queueForHandler()
         }
-        guard hasHandler else { return }
-        queue.async { [self] in
+        queue?.async { [self] in
             if let asr = listeners.withLock({ $0.handler }) { asr(event, detail) }
         }
     }
@@ -62,11 +71,10 @@ final class EventDelivery<Event: Sendable>: Sendable {
     /// delivered (after `release()`), so that an ASR capturing its stream does not keep it
     /// alive.
     func finish() {
-        let hasHandler = listeners.withLock { listeners -> Bool in
+        let queue = listeners.withLock { listeners -> DispatchQueue? in
             listeners.continuation?.finish()
-            return listeners.handler != nil
+            return listeners.queueForHandler()
         }
-        guard hasHandler else { return }
-        queue.async { [self] in listeners.withLock { $0.handler = nil } }
+        queue?.async { [self] in listeners.withLock { $0.handler = nil } }
     }
 }
