@@ -18,8 +18,9 @@ import Glibc
 /// kernel had already queued.
 ///
 /// Who accepts: the reactor, while some waiting stream must learn of its connection without
-/// a caller asking (an ASR or event sequence, a task suspended in `wait()`, a thread asleep
-/// in `wait()`): the listener is then *armed* in epoll. Otherwise connections wait in the
+/// a caller asking (an ASR or event sequence, async calls, a thread asleep in `wait()`), a
+/// remote filter must reset strangers at once, or more streams wait than the kernel's queue
+/// is sure to hold: the listener is then *armed* in epoll. Otherwise connections wait in the
 /// kernel's queue and the thread that next looks (`wait()`, `isDone`, `status()`, a passive
 /// open's timeout) accepts them itself, handing each to the first waiting stream as the
 /// reactor would. A server thread that comes back to `wait()` after serving a connection so
@@ -149,8 +150,8 @@ final class ListenerRegistry: Sendable {
         remotePort: UInt16,
         watched: Bool
     ) throws(MacTCPError) -> (Ticket, Sys.Endpoint) {
-        // Never nil: the wait has no deadline. (Never called on the reactor's thread, which
-        // is the one that may be closing the listener.)
+        // Never nil: the wait has no deadline. (The thread closing a listener closes it
+        // right after marking it, without opening anything in between.)
         let entered = try table.wait(until: .never) { table throws(MacTCPError) -> (Ticket, Sys.Endpoint)? in
             if port != 0, table.entries[port]?.closing == true { return nil }
             let id = table.nextID
@@ -197,7 +198,8 @@ final class ListenerRegistry: Sendable {
     }
 
     /// Marks a waiting stream as one whose completion must be noticed at once (it has an ASR
-    /// or event sequence, or async calls) or not; arms or disarms the listener to match.
+    /// or event sequence, or async calls) or not (a remote filter keeps it marked); arms or
+    /// disarms the listener to match.
     func setWatched(_ ticket: Ticket, _ watched: Bool) {
         table.withLock { table in
             guard let entry = table.entries[ticket.port] else { return }
