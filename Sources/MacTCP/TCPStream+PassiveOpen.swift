@@ -55,7 +55,8 @@ extension TCPStream {
     }
 
     /// Takes an accepted connection for the pending passive open `ticket`. Runs on the
-    /// reactor thread; returns false when the passive open is no longer pending.
+    /// thread that accepted it (the reactor, or a caller looking at a waiting stream), without
+    /// the state lock; returns false when the passive open is no longer pending.
     func adopt(_ fd: Int32, peer: Sys.Endpoint, ticket: ListenerRegistry.Ticket) -> Bool {
         guard let options = core.withLock({ state -> TCPOpenOptions? in
             guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
