@@ -220,6 +220,7 @@ final class ListenerRegistry: Sendable {
 
     /// A thread asleep in `wait()` on a stream of a port: the listener stays armed meanwhile.
     struct Sleep {
+        let ticket: Ticket
         fileprivate let entry: Entry
     }
 
@@ -230,7 +231,7 @@ final class ListenerRegistry: Sendable {
             guard let entry = table.entries[ticket.port] else { return nil }
             entry.sleepers += 1
             entry.rearm()
-            return Sleep(entry: entry)
+            return Sleep(ticket: ticket, entry: entry)
         }
     }
 

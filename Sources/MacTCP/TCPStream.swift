@@ -136,7 +136,11 @@ public final class TCPStream: Sendable {
                 throw MacTCPError.invalidStreamPtr.with(operation: "wait", detail: "the stream has been released")
             }
             if case .listening(let pending) = state.phase {
-                if sleep == nil { sleep = ListenerRegistry.shared.beginSleep(pending.ticket) }
+                // (Another thread may have aborted and passive-opened the stream again.)
+                if sleep?.ticket != pending.ticket {
+                    if let old = sleep { ListenerRegistry.shared.endSleep(old) }
+                    sleep = ListenerRegistry.shared.beginSleep(pending.ticket)
+                }
                 return nil
             }
             defer { state.passiveFailure = nil }
