@@ -43,9 +43,21 @@ final class ListenerRegistry: Sendable {
         /// Counted in the entry's `watchers`: the stream has an ASR or event sequence, or
         /// async calls, or a remote filter (a stranger must be reset at once, not when someone
         /// next looks).
-        var watched: Bool
+        private(set) var watched: Bool
 
-        var filters: Bool { remoteHost != 0 || remotePort != 0 }
+        init(id: UInt64, stream: TCPStream, remoteHost: UInt32, remotePort: UInt16, listened: Bool) {
+            self.id = id
+            self.stream = stream
+            self.remoteHost = remoteHost
+            self.remotePort = remotePort
+            watched = false
+            watch(listened)
+        }
+
+        /// Sets `watched` from whether the stream's events are listened for; a filter keeps it.
+        mutating func watch(_ listened: Bool) {
+            watched = listened || remoteHost != 0 || remotePort != 0
+        }
 
         func accepts(_ peer: Sys.Endpoint) -> Bool {
             (remoteHost == 0 || remoteHost == peer.host) && (remotePort == 0 || remotePort == peer.port)
@@ -99,11 +111,12 @@ final class ListenerRegistry: Sendable {
 
         /// Marks the waiter with `id` watched or not.
         func setWatched(id: UInt64, _ watched: Bool) {
-            guard let index = slots[head...].firstIndex(where: { $0?.id == id }), let waiter = slots[index] else { return }
-            let effective = watched || waiter.filters
-            guard waiter.watched != effective else { return }
-            slots[index]?.watched = effective
-            watchers += effective ? 1 : -1
+            guard let index = slots[head...].firstIndex(where: { $0?.id == id }), var waiter = slots[index] else { return }
+            let before = waiter.watched
+            waiter.watch(watched)
+            guard waiter.watched != before else { return }
+            slots[index] = waiter
+            watchers += waiter.watched ? 1 : -1
         }
 
         /// Removes and returns the oldest waiter that `matches`.
@@ -156,8 +169,7 @@ final class ListenerRegistry: Sendable {
             if port != 0, table.entries[port]?.closing == true { return nil }
             let id = table.nextID
             table.nextID += 1
-            var waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort, watched: watched)
-            waiter.watched = watched || waiter.filters
+            let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort, listened: watched)
             if port != 0, let entry = table.entries[port] {
                 entry.append(waiter)
                 entry.rearm()
