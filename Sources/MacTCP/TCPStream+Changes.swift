@@ -71,18 +71,22 @@ extension TCPStream {
         }
     }
 
+    /// Whether someone waits for this stream's events unasked: an ASR, the event sequence,
+    /// async calls. Called with the state lock held.
+    func isListenedFor(_ state: State) -> Bool {
+        state.suspendsTasks || delivery.hasListeners
+    }
+
     /// Makes the reactor watch the current connection's data and urgent data when someone
     /// listens for them (an ASR, the event sequence, async calls); for a pending passive
     /// open, makes the reactor accept for it (see ``ListenerRegistry``). Called with the
     /// state lock held.
     func updateDataWatch(_ state: inout State) {
         if let ticket = state.pendingTicket {
-            ListenerRegistry.shared.setWatched(ticket, state.suspendsTasks || delivery.hasListeners)
+            ListenerRegistry.shared.setWatched(ticket, isListenedFor(state))
             return
         }
-        guard case .connected(let connection) = state.phase, connection.end == nil,
-            state.suspendsTasks || delivery.hasListeners
-        else { return }
+        guard case .connected(let connection) = state.phase, connection.end == nil, isListenedFor(state) else { return }
         watch(connection, EpollEvents.connectionWithData)
     }
 

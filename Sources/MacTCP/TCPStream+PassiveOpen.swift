@@ -40,7 +40,7 @@ extension TCPStream {
                 port: port,
                 remoteHost: remoteHost,
                 remotePort: remotePort,
-                watched: state.suspendsTasks || delivery.hasListeners
+                watched: isListenedFor(state)
             )
             var pending = PendingPassiveOpen(ticket: ticket, options: options)
             if timeout > .zero {
