@@ -18,13 +18,16 @@ import Glibc
 /// kernel had already queued.
 ///
 /// Who accepts: the reactor, while some waiting stream must learn of its connection without
-/// a caller asking (an ASR or event sequence, async calls, a thread asleep in `wait()`), a
-/// remote filter must reset strangers at once, or more streams wait than the kernel's queue
-/// is sure to hold: the listener is then *armed* in epoll. Otherwise connections wait in the
-/// kernel's queue and the thread that next looks (`wait()`, `isDone`, `status()`, a passive
-/// open's timeout) accepts them itself, handing each to the first waiting stream as the
-/// reactor would. A server thread that comes back to `wait()` after serving a connection so
-/// takes the next one without a thread hand-off, as a blocking `accept` does.
+/// a caller asking (an ASR or event sequence, async calls), a remote filter must reset
+/// strangers at once, or more streams wait than the kernel's queue is sure to hold: the
+/// listener is then *armed* in epoll. Otherwise connections wait in the kernel's queue and the
+/// thread that looks (`wait()`, `isDone`, `status()`, a passive open's timeout) accepts them
+/// itself, handing each to the first waiting stream as the reactor would; a thread asleep in
+/// `wait()` sleeps in `poll` on the listener and its own waker (``ThreadWaker``). A server
+/// thread that comes back to `wait()` after serving a connection so takes the next one
+/// without a thread hand-off, as a blocking `accept` does. (A thread that must sleep while
+/// the listener is armed, or while another thread already polls for the same stream, sleeps
+/// on the stream's lock and keeps the listener armed: ``beginSleep(_:)``.)
 final class ListenerRegistry: Sendable {
     static let shared = ListenerRegistry()
 
@@ -230,7 +233,16 @@ final class ListenerRegistry: Sendable {
         listener?.drain(fromReactor: false, until: ticket.id)
     }
 
-    /// A thread asleep in `wait()` on a stream of a port: the listener stays armed meanwhile.
+    /// The listener a thread about to sleep in `wait()` polls itself: the ticket's port's,
+    /// while the reactor does not accept on it; nil otherwise.
+    func pollableListener(_ ticket: Ticket) -> Listener? {
+        table.withLock { table -> Listener? in
+            guard let entry = table.entries[ticket.port], !entry.closing, !entry.armed else { return nil }
+            return entry.listener
+        }
+    }
+
+    /// A thread asleep in `wait()` on the stream's lock: the listener stays armed meanwhile.
     struct Sleep {
         let ticket: Ticket
         fileprivate let entry: Entry
@@ -341,11 +353,27 @@ final class Listener: ReactorHandler {
     }
 
     /// Stops listening; the kernel resets connections still queued.
+    ///
+    /// `shutdown` first: it ends the listening at once, even while a thread still sleeps in
+    /// `poll` on the socket (which keeps it open until that thread leaves), so the port can
+    /// be listened on again straight away (`SO_REUSEADDR`), and the sleeper wakes.
     func close() {
         if let registration = registration.withLock({ $0.take() }) {
             Reactor.shared.deregister(registration, descriptor)
         }
+        _ = descriptor.withDescriptor { Sys.shutdownBoth($0) }
         descriptor.retire()
+    }
+
+    /// Sleeps until a client is queued, the listener closes, or `waker` is signalled (then
+    /// resets it). Returns false when `poll` fails, so that the caller sleeps another way.
+    func sleep(waker: Int32) -> Bool {
+        guard let (listener, woken) = descriptor.withDescriptor({ Sys.poll($0, events: Sys.pollIn, waker, events: Sys.pollIn) }) else {
+            return true  // closed: the stream's state has changed or is about to
+        }
+        if listener < 0 { return false }
+        if woken != 0 { Sys.resetEvent(waker) }
+        return true
     }
 
     /// Makes the reactor accept (or stop accepting) on this listener. Arming makes epoll look

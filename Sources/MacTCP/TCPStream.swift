@@ -55,6 +55,9 @@ public final class TCPStream: Sendable {
         var nextWaiterID: UInt64 = 0
         /// Async calls have suspended on this stream: the reactor watches its data.
         var suspendsTasks = false
+        /// The eventfd of a thread asleep in `wait()` in `poll` on the listener; every change
+        /// signals it.
+        var waker: Int32?
     }
 
     let core = ConditionLock(State())
@@ -123,9 +126,18 @@ public final class TCPStream: Sendable {
     /// The corresponding Python `mactcp` call is `wait()`.
     public func wait() throws {
         var entering = true
-        // A client already queued is taken here; otherwise the reactor accepts while this
+        // A client already queued is taken at once. While nothing has the reactor accept on
+        // the port, this thread sleeps in `poll` on the listener and takes its client itself
+        // when it comes, as a blocking `accept` does; otherwise the reactor accepts while the
         // thread sleeps.
-        settlePassiveOpen()
+        while true {
+            settlePassiveOpen()
+            guard let (listener, waker) = beginPolling() else { break }
+            entering = false
+            let slept = listener.sleep(waker: waker)
+            core.withLock { $0.waker = nil }
+            if !slept { break }
+        }
         var sleep: ListenerRegistry.Sleep?
         defer { if let sleep { ListenerRegistry.shared.endSleep(sleep) } }
         let failure = try core.wait(until: .never) { state throws(MacTCPError) -> MacTCPError?? in
@@ -147,6 +159,20 @@ public final class TCPStream: Sendable {
             return .some(state.passiveFailure)
         }
         if let failure = failure ?? nil { throw failure }
+    }
+
+    /// Before `wait()` sleeps: the listener to sleep on with this thread's waker, registered
+    /// so that every change of the stream wakes the thread; nil to sleep on the state lock
+    /// (the passive open is over, another thread already polls, or the reactor accepts).
+    private func beginPolling() -> (Listener, Int32)? {
+        guard let waker = ThreadWaker.current else { return nil }
+        return core.withLock { state -> (Listener, Int32)? in
+            guard !state.released, state.waker == nil, let ticket = state.pendingTicket,
+                let listener = ListenerRegistry.shared.pollableListener(ticket)
+            else { return nil }
+            state.waker = waker
+            return (listener, waker)
+        }
     }
 
     /// The local address and port of the stream: of its connection, or of the port its

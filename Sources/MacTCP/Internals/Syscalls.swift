@@ -184,6 +184,29 @@ enum Sys {
         return result == 0 ? 0 : Int(UInt16(bitPattern: entry.revents))
     }
 
+    /// poll() on two descriptors without a time limit; returns the events of each (0 for
+    /// none), or a negative -errno in the first. EINTR returns (0, 0): the caller looks again.
+    static func poll(
+        _ first: Int32, events firstEvents: Int16, _ second: Int32, events secondEvents: Int16
+    ) -> (Int, Int) {
+        var entries = (pollfd(fd: first, events: firstEvents, revents: 0), pollfd(fd: second, events: secondEvents, revents: 0))
+        let result = withUnsafeMutableBytes(of: &entries) { raw in
+            Glibc.poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, -1)
+        }
+        if result < 0 {
+            let error = Glibc.errno
+            return (error == EINTR ? 0 : -Int(error), 0)
+        }
+        return (Int(UInt16(bitPattern: entries.0.revents)), Int(UInt16(bitPattern: entries.1.revents)))
+    }
+
+    /// A new non-blocking, close-on-exec eventfd, or -errno.
+    static func eventFD() -> Int32 { mt_eventfd() }
+    /// Adds 1 to an eventfd: a thread polling it wakes.
+    static func signalEvent(_ fd: Int32) { _ = mt_eventfd_signal(fd) }
+    /// Resets an eventfd to zero (it is non-blocking: nothing to reset returns at once).
+    static func resetEvent(_ fd: Int32) { _ = mt_eventfd_drain(fd) }
+
     /// shutdown(SHUT_RDWR): wakes threads polling the socket (also an unconnected UDP one).
     static func shutdownBoth(_ fd: Int32) -> Int {
         retrying { Int(shutdown(fd, Int32(SHUT_RDWR))) }

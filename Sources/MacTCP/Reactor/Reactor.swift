@@ -52,7 +52,7 @@ final class Reactor: Sendable {
 
     private init() {
         epollFD = mt_epoll_create()
-        wakeFD = mt_eventfd()
+        wakeFD = Sys.eventFD()
         precondition(epollFD >= 0 && wakeFD >= 0, "MacTCP: cannot create the reactor's epoll instance")
         _ = mt_epoll_ctl(epollFD, 1, wakeFD, EpollEvents.input | EpollEvents.edgeTriggered, Self.wakeTag)
         let context = Unmanaged.passRetained(self).toOpaque()
@@ -120,7 +120,7 @@ final class Reactor: Sendable {
             let id = timers.schedule(at: deadline, action)
             return (id, timers.nextDeadline == deadline)
         }
-        if earliest { _ = mt_eventfd_signal(wakeFD) }
+        if earliest { Sys.signalEvent(wakeFD) }
         return Timer(id: id)
     }
 
@@ -154,7 +154,7 @@ final class Reactor: Sendable {
 
     private func dispatch(tag: UInt64, events: UInt32) {
         if tag == Self.wakeTag {
-            _ = mt_eventfd_drain(wakeFD)
+            Sys.resetEvent(wakeFD)
             return
         }
         let slot = Int(tag & 0xFFFF_FFFF)
