@@ -23,11 +23,11 @@ import Glibc
 /// listener is then *armed* in epoll. Otherwise connections wait in the kernel's queue and the
 /// thread that looks (`wait()`, `isDone`, `status()`, a passive open's timeout) accepts them
 /// itself, handing each to the first waiting stream as the reactor would; a thread asleep in
-/// `wait()` sleeps in `poll` on the listener and its own waker (``ThreadWaker``). A server
-/// thread that comes back to `wait()` after serving a connection so takes the next one
-/// without a thread hand-off, as a blocking `accept` does. (A thread that must sleep while
-/// the listener is armed, or while another thread already polls for the same stream, sleeps
-/// on the stream's lock and keeps the listener armed: ``beginSleep(_:)``.)
+/// `wait()` sleeps in `poll` on the listener and a ``Waker``. A server thread that comes back
+/// to `wait()` after serving a connection so takes the next one without a thread hand-off, as
+/// a blocking `accept` does. (A thread that must sleep while the listener is armed, or while
+/// another thread already polls for the same stream, sleeps on the stream's lock and keeps
+/// the listener armed: ``beginSleep(_:)``.)
 final class ListenerRegistry: Sendable {
     static let shared = ListenerRegistry()
 
@@ -365,15 +365,11 @@ final class Listener: ReactorHandler {
         descriptor.retire()
     }
 
-    /// Sleeps until a client is queued, the listener closes, or `waker` is signalled (then
-    /// resets it). Returns false when `poll` fails, so that the caller sleeps another way.
-    func sleep(waker: Int32) -> Bool {
-        guard let (listener, woken) = descriptor.withDescriptor({ Sys.poll($0, events: Sys.pollIn, waker, events: Sys.pollIn) }) else {
-            return true  // closed: the stream's state has changed or is about to
-        }
-        if listener < 0 { return false }
-        if woken != 0 { Sys.resetEvent(waker) }
-        return true
+    /// Sleeps until a client is queued, the listener closes, or `waker` is signalled.
+    /// Returns false when `poll` fails, so that the caller sleeps another way.
+    func sleep(waker: Waker) -> Bool {
+        let result = descriptor.withDescriptor { Sys.poll($0, events: Sys.pollIn, waker.fd, events: Sys.pollIn).0 }
+        return (result ?? 0) >= 0  // nil: closed, so the stream's state has changed or is about to
     }
 
     /// Makes the reactor accept (or stop accepting) on this listener. Arming makes epoll look

@@ -30,7 +30,7 @@ extension TCPStream {
     func signalChange(_ state: inout State) {
         state.changes &+= 1
         core.broadcastWhileLocked()
-        if let waker = state.waker { Sys.signalEvent(waker) }
+        state.waker?.signal()
         guard !state.waiters.isEmpty else { return }
         for waiter in state.waiters.values {
             if let timer = waiter.timer { Reactor.shared.cancel(timer) }

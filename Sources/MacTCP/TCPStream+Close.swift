@@ -14,6 +14,8 @@ extension TCPStream {
     /// The corresponding MacTCP call is `TCPClose`.
     public func close() throws {
         let connection = try beginClose()
+        if try closeCompleted(connection) == true || sleepUntilClosed(connection) { return }
+        watchUntilClosed(connection)
         while true {
             let done = try core.wait(until: Deadline(timeout: .milliseconds(200))) { state throws(MacTCPError) -> Bool? in
                 try closeCompleted(connection, state)
@@ -37,9 +39,10 @@ extension TCPStream {
     /// The corresponding MacTCP call is `TCPClose`.
     public func close() async throws {
         let connection = try beginClose()
+        watchUntilClosed(connection)
         while true {
             let seen = changeCount
-            if try core.withLock({ state throws(MacTCPError) in try closeCompleted(connection, state) }) != nil { return }
+            if try closeCompleted(connection) != nil { return }
             switch await change(since: seen, deadline: Deadline(timeout: .milliseconds(200))) {
             case .changed: break
             case .timedOut: observe(connection, reported: EpollEvents.output, forceAll: true)
@@ -62,13 +65,44 @@ extension TCPStream {
             // On loopback the FIN is often acknowledged within the shutdown call itself.
             observe(connection, reported: 0)
         }
-        // Otherwise the reactor sees the acknowledgement: it wakes on the state change.
+        return connection
+    }
+
+    /// Has the reactor wake the stream's waiting calls when the acknowledgement comes.
+    private func watchUntilClosed(_ connection: Connection) {
         core.withLock { state in
             if isCurrent(connection, state) && !connection.finAcknowledged && connection.end == nil {
                 watch(connection, EpollEvents.stateChanges)
             }
         }
-        return connection
+    }
+
+    /// The blocking close's wait, without the reactor: the thread sleeps in an epoll
+    /// instance of its own on the socket's state changes, and looks at the kernel's state
+    /// after each wake-up, as the reactor would. Every change that ends the wait happens on
+    /// the socket (the acknowledgement, the peer's FIN, a reset, an abort or release, which
+    /// disconnect it); the descriptor stays open meanwhile. Returns true when the close
+    /// completed; false when no epoll instance can be made (then the reactor watches); throws
+    /// when the connection broke.
+    private func sleepUntilClosed(_ connection: Connection) throws(MacTCPError) -> Bool {
+        let completed = try connection.descriptor.withDescriptor { fd throws(MacTCPError) -> Bool in
+            guard let watch = StateWatch(fd, events: EpollEvents.output | EpollEvents.readHangUp) else { return false }
+            defer { watch.close() }
+            while true {
+                // The period is the same safety net as the reactor's wait has.
+                let reported = watch.sleep(milliseconds: 200)
+                observe(connection, reported: reported, forceAll: reported == 0)
+                if try closeCompleted(connection) == true { return true }
+            }
+        }
+        guard let completed else { throw terminated("close") }
+        return completed
+    }
+
+    /// true when our FIN has been acknowledged, nil while it has not; throws when the
+    /// connection broke.
+    private func closeCompleted(_ connection: Connection) throws(MacTCPError) -> Bool? {
+        try core.withLock { state throws(MacTCPError) in try closeCompleted(connection, state) }
     }
 
     /// true when our FIN has been acknowledged, nil while it has not; throws when the

@@ -55,9 +55,9 @@ public final class TCPStream: Sendable {
         var nextWaiterID: UInt64 = 0
         /// Async calls have suspended on this stream: the reactor watches its data.
         var suspendsTasks = false
-        /// The eventfd of a thread asleep in `wait()` in `poll` on the listener; every change
+        /// The waker of a thread asleep in `wait()` in `poll` on the listener; every change
         /// signals it.
-        var waker: Int32?
+        var waker: Waker?
     }
 
     let core = ConditionLock(State())
@@ -136,6 +136,7 @@ public final class TCPStream: Sendable {
             entering = false
             let slept = listener.sleep(waker: waker)
             core.withLock { $0.waker = nil }
+            waker.close()
             if !slept { break }
         }
         var sleep: ListenerRegistry.Sleep?
@@ -164,15 +165,22 @@ public final class TCPStream: Sendable {
     /// Before `wait()` sleeps: the listener to sleep on with this thread's waker, registered
     /// so that every change of the stream wakes the thread; nil to sleep on the state lock
     /// (the passive open is over, another thread already polls, or the reactor accepts).
-    private func beginPolling() -> (Listener, Int32)? {
-        guard let waker = ThreadWaker.current else { return nil }
-        return core.withLock { state -> (Listener, Int32)? in
+    private func beginPolling() -> (Listener, Waker)? {
+        guard let ticket = core.withLock({ $0.pendingTicket }), ListenerRegistry.shared.pollableListener(ticket) != nil,
+            let waker = Waker.make()
+        else { return nil }
+        let listener = core.withLock { state -> Listener? in
             guard !state.released, state.waker == nil, let ticket = state.pendingTicket,
                 let listener = ListenerRegistry.shared.pollableListener(ticket)
             else { return nil }
             state.waker = waker
-            return (listener, waker)
+            return listener
         }
+        guard let listener else {
+            waker.close()
+            return nil
+        }
+        return (listener, waker)
     }
 
     /// The local address and port of the stream: of its connection, or of the port its
