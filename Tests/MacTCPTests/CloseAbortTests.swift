@@ -59,6 +59,29 @@ struct CloseAbortTests {
         _ = try sending.value().get()
     }
 
+    @Test("abort or release from another thread wakes a close() waiting for its acknowledgement at once")
+    func cancelWakesClose() throws {
+        for round in 0..<10 {
+            let releasing = round % 2 == 1
+            let listener = try Peer.listener()
+            listener.setReceiveBuffer(4096)
+            let stream = try TCPStream()
+            try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
+            let peer = try listener.accept()
+            try stream.send([UInt8](repeating: 7, count: 8_000))  // more than the peer's window
+            let closing = Background { try stream.close() }
+            usleep(250_000)
+            #expect(!closing.isFinished, "close returned before the peer had taken the data")
+            let start = Clock.now
+            if releasing { stream.release() } else { try stream.abort() }
+            #expect(throws: MacTCPError.connectionTerminated) { try closing.value().get() }
+            // Woken by the socket itself, not by the look every 200 ms that backs the wait up
+            // (which would come 150 ms after the abort).
+            #expect(Clock.now - start < 0.1)
+            _ = peer
+        }
+    }
+
     @Test("abort resets the connection, delivers .terminate(ulpAbort) and leaves the stream reusable")
     func abortThenReuse() throws {
         let log = EventLog()
