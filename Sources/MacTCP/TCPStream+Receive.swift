@@ -83,7 +83,9 @@ extension TCPStream {
     enum ReceiveAttempt {
         case data(TCPReceived)
         case wait
-        case endOfStream
+        /// The peer's FIN, every byte read; `errorPending`: the `poll` before the read saw
+        /// `POLLERR` (a pending error or error-queue entry).
+        case endOfStream(errorPending: Bool)
         case failed(Int)
         case gone
     }
@@ -125,9 +127,11 @@ extension TCPStream {
             observe(connection, reported: EpollEvents.error)
             return .wait
         }
-        return connection.receiveLock.withLock { cursor in
+        let attempt = connection.receiveLock.withLock { cursor in
             read(fd, cursor: &cursor, urgentPending: ready & Int(Sys.pollPri) != 0, maxLength: maxLength)
         }
+        if case .endOfStream = attempt { return .endOfStream(errorPending: ready & Sys.pollErr != 0) }
+        return attempt
     }
 
     /// What an attempt means: the result, nil to try again, or the error.
@@ -148,8 +152,8 @@ extension TCPStream {
                 throw MacTCPError.commandTimeout.with(operation: operation, detail: "no data arrived in time")
             }
             return nil
-        case .endOfStream:
-            try endOfStream(connection, operation)
+        case .endOfStream(let errorPending):
+            try endOfStream(connection, operation, errorPending: errorPending)
         case .failed(let result):
             if let error = failure(result, on: connection, operation: operation) { throw error }
             return nil
@@ -204,7 +208,7 @@ extension TCPStream {
         }
         if count == 0 {
             if urgent { cursor.urgentMode = false }
-            if failure == 0 { return .endOfStream }
+            if failure == 0 { return .endOfStream(errorPending: false) }
             return failure == Errno.again ? .wait : .failed(failure)
         }
         if mark {
@@ -220,11 +224,12 @@ extension TCPStream {
     /// A reset that comes after the peer's FIN still reads as end of file (Linux keeps the
     /// FIN's end-of-file and files the reset as `EPIPE` in `SO_ERROR`), so the socket's pending
     /// error is looked at first: the connection ended abnormally, and says so.
-    /// A pending error or error-queue entry raises `POLLERR`, so one `poll` tells whether the
-    /// full look (error queue, `SO_ERROR`, `TCP_INFO`, `SIOCINQ`) is needed.
-    private func endOfStream(_ connection: Connection, _ operation: String) throws(MacTCPError) -> Never {
-        let revents = connection.descriptor.withDescriptor { Sys.poll($0, events: 0, timeoutMilliseconds: 0) } ?? -1
-        if revents < 0 || revents & Sys.pollErr != 0 {
+    /// A pending error or error-queue entry raises `POLLERR`, so the `poll` that preceded the
+    /// read tells whether the full look (error queue, `SO_ERROR`, `TCP_INFO`, `SIOCINQ`) is
+    /// needed. (A reset that arrives after that `poll` is as late as one arriving after the
+    /// read: either way the FIN came first.)
+    private func endOfStream(_ connection: Connection, _ operation: String, errorPending: Bool) throws(MacTCPError) -> Never {
+        if errorPending {
             observe(connection, reported: 0, forceAll: true)
         }
         let broken = core.withLock { state -> Bool in

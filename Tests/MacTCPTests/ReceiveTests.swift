@@ -59,6 +59,18 @@ struct ReceiveTests {
         #expect(try pair.peer.receive(exactly: 5) == Array("reply".utf8))
     }
 
+    @Test("a reset right behind the peer's FIN: the receive at end of stream throws connectionTerminated, not connectionClosing")
+    func resetBehindFIN() throws {
+        let pair = try activePair()  // no ASR: the receive itself decides
+        try pair.peer.send("last")
+        pair.peer.shutdownWrite()
+        usleep(50_000)
+        pair.peer.reset()
+        usleep(50_000)
+        #expect(try pair.stream.receive(timeout: 5).data == Array("last".utf8))
+        expectMacTCPError(.connectionTerminated) { _ = try pair.stream.receive(timeout: 5) }
+    }
+
     @Test("a remote reset: receive and send throw connectionTerminated, .terminate(remoteAbort) once")
     func remoteReset() throws {
         let log = EventLog()
