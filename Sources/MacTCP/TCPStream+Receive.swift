@@ -104,9 +104,10 @@ extension TCPStream {
         return (connection, Deadline(timeout: timeout), min(maxLength, Self.largestRead))
     }
 
-    /// After any receive: `.dataArrival` may come again; a mark ends the urgent region.
+    /// After any receive: `.dataArrival` may come again; a mark ends the urgent region; if
+    /// data was read after the peer's FIN, `.closing` may be due (``noteIfAllRead(_:)``).
     private func endReceive(_ connection: Connection, _ result: TCPReceived?) {
-        core.withLock { _ in
+        let peerClosed = core.withLock { _ -> Bool in
             connection.receivers -= 1
             connection.dataArrivalArmed = true
             if result?.urgent == true { connection.urgentDiscovered = true }
@@ -114,7 +115,9 @@ extension TCPStream {
                 connection.urgentAnnounced = false
                 connection.urgentDiscovered = false
             }
+            return result != nil && connection.peerClosed && !connection.closingDelivered
         }
+        if peerClosed { noteIfAllRead(connection) }
     }
 
     /// Waits up to `wait` milliseconds (0: not at all) for data, then reads once.
@@ -144,7 +147,6 @@ extension TCPStream {
         let operation = "receive"
         switch attempt {
         case .data(let result):
-            noteIfAllRead(connection)
             return result
         case .wait:
             try checkStillConnected(connection, operation)
@@ -245,11 +247,9 @@ extension TCPStream {
         )
     }
 
-    /// After a read: if the peer has closed and nothing is left, `.closing` is due now (no
+    /// After a read once the peer has closed: if nothing is left, `.closing` is due now (no
     /// further edge will come to tell the reactor).
     private func noteIfAllRead(_ connection: Connection) {
-        let peerClosed = core.withLock { _ in connection.peerClosed && !connection.closingDelivered }
-        guard peerClosed else { return }
         let unread = connection.descriptor.withDescriptor { Sys.inputQueue($0) } ?? -1
         if unread == 0 {
             core.withLock { state in

@@ -56,13 +56,15 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPSend`.
     public func send(_ bytes: UnsafeRawBufferPointer, push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) throws {
-        let connection = try beginSend(bytes)
-        // Wait for the send turn.
-        _ = try core.wait(until: .never) { state throws(MacTCPError) -> Bool? in
-            try checkAlive(connection, state, "send")
-            if connection.sending { return nil }
-            connection.sending = true
-            return true
+        let (connection, hasTurn) = try beginSend(count: bytes.count)
+        if !hasTurn {
+            // Wait for the send turn.
+            _ = try core.wait(until: .never) { state throws(MacTCPError) -> Bool? in
+                try checkAlive(connection, state, "send")
+                if connection.sending { return nil }
+                connection.sending = true
+                return true
+            }
         }
         defer { endSend(connection) }
         var plan = SendPlan(bytes: bytes, push: push, urgent: urgent, waitForAck: waitForAck)
@@ -104,9 +106,9 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPSend`.
     public func send(_ data: [UInt8], push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) async throws {
-        let connection = try data.withUnsafeBytes { bytes throws(MacTCPError) in try beginSend(bytes) }
+        let (connection, hasTurn) = try beginSend(count: data.count)
         // Wait for the send turn.
-        while true {
+        while !hasTurn {
             try Task.checkCancellation()
             let seen = changeCount
             let acquired = try core.withLock { state throws(MacTCPError) -> Bool in
@@ -182,7 +184,9 @@ extension TCPStream {
             let reportAck: Bool
         }
 
-        private var pieces: [Piece]
+        /// At most two pieces (kept inline: a send allocates nothing for its plan).
+        private let first: Piece
+        private let second: Piece?
         private var index = 0
         private var offset = 0
         private(set) var sent = 0
@@ -193,19 +197,19 @@ extension TCPStream {
             if urgent && bytes.count > 1 {
                 // Only the last byte carries MSG_OOB, so that the urgent pointer moves once,
                 // to the end of this buffer, even when the kernel takes the data in pieces.
-                pieces = [
-                    Piece(range: 0..<(bytes.count - 1), flags: flags | Sys.msgMore, reportAck: false),
-                    Piece(range: (bytes.count - 1)..<bytes.count, flags: flags | Sys.msgOOB, reportAck: waitForAck),
-                ]
+                first = Piece(range: 0..<(bytes.count - 1), flags: flags | Sys.msgMore, reportAck: false)
+                second = Piece(range: (bytes.count - 1)..<bytes.count, flags: flags | Sys.msgOOB, reportAck: waitForAck)
             } else {
-                pieces = [Piece(range: 0..<bytes.count, flags: urgent ? flags | Sys.msgOOB : flags, reportAck: waitForAck)]
+                first = Piece(range: 0..<bytes.count, flags: urgent ? flags | Sys.msgOOB : flags, reportAck: waitForAck)
+                second = nil
             }
         }
 
+        private var current: Piece? { index == 0 ? first : index == 1 ? second : nil }
+
         /// What is left of the current piece, or nil when everything was taken.
         var next: Piece? {
-            guard index < pieces.count else { return nil }
-            let piece = pieces[index]
+            guard let piece = current else { return nil }
             return Piece(range: (piece.range.lowerBound + offset)..<piece.range.upperBound, flags: piece.flags, reportAck: piece.reportAck)
         }
 
@@ -215,7 +219,7 @@ extension TCPStream {
                 sent += result
                 offset += result
                 connection.sendLock.withLock { $0.written += UInt64(result) }
-                if pieces[index].range.lowerBound + offset >= pieces[index].range.upperBound {
+                if let piece = current, piece.range.lowerBound + offset >= piece.range.upperBound {
                     index += 1
                     offset = 0
                 }
@@ -234,14 +238,17 @@ extension TCPStream {
         }
     }
 
-    /// Checks the stream's state and the data before a send.
-    private func beginSend(_ bytes: UnsafeRawBufferPointer) throws(MacTCPError) -> Connection {
+    /// Checks the stream's state and the data before a send, and takes the send turn if it
+    /// is free (true) — the common case, so one lock does both.
+    private func beginSend(count: Int) throws(MacTCPError) -> (Connection, Bool) {
         let operation = "send"
-        return try withUsableConnection(operation, closedOK: false) { connection, _ throws(MacTCPError) -> Connection in
-            if bytes.isEmpty {
+        return try withUsableConnection(operation, closedOK: false) { connection, _ throws(MacTCPError) -> (Connection, Bool) in
+            if count == 0 {
                 throw MacTCPError.invalidLength.with(operation: operation, detail: "there is nothing to send: data is empty")
             }
-            return connection
+            if connection.sending { return (connection, false) }
+            connection.sending = true
+            return (connection, true)
         }
     }
 
