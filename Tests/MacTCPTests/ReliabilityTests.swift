@@ -32,6 +32,14 @@ struct ReliabilityTests {
         }
     }
 
+    @Test("under a SIGALRM storm, an urgent byte always completes the async receive waiting for it")
+    func urgentUnderSignals() async {
+        // A read at the urgent mark returns EAGAIN while a signal is pending, byte or not.
+        await #expect(processExitsWith: .success) { () async -> Void in
+            await urgentUnderSignalsInChild()
+        }
+    }
+
     @Test("every descriptor the library opens is close-on-exec: a forked child inherits none")
     func closeOnExec() async {
         // In a process of its own: the other suites open descriptors meanwhile.
@@ -268,6 +276,89 @@ func signalStormInChild() {
     } catch {
         exit(6)
     }
+}
+
+/// The body of the urgent-under-signals test, run in a child process. The waiting receives
+/// run on a thread of their own that takes signals (Dispatch's threads, where tasks usually
+/// run, block them; a program's main thread or its own threads do not), and that thread gets
+/// a SIGALRM every 20 µs, while an async receive waits for each of 2,000 urgent bytes. Exits 2
+/// when a receive timed out (the byte was there: its read at the mark was refused for the
+/// pending signal, and the receive went back to sleep), 3 for a wrong result, 4 when no timer
+/// could be made, 6 for another error.
+func urgentUnderSignalsInChild() async {
+    exitAfter(seconds: 60)
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in }
+    action.sa_flags = 0
+    sigemptyset(&action.sa_mask)
+    sigaction(SIGALRM, &action, nil)
+    let executor = SignalledThreadExecutor()
+    do {
+        let pair = try activePair()
+        let stream = pair.stream
+        for _ in 0..<2000 {
+            // The receive waits first; the byte's arrival wakes it, and its read meets a signal.
+            let waiting = Task(executorPreference: executor) { try await stream.receive(timeout: .seconds(2)) }
+            usleep(500)
+            try pair.peer.sendUrgent([0x21])
+            let received = try await waiting.value
+            if received != TCPReceived(data: [0x21], urgent: true, mark: true) { exit(3) }
+        }
+        exit(0)
+    } catch MacTCPError.commandTimeout {
+        exit(2)
+    } catch {
+        exit(6)
+    }
+}
+
+/// A task executor whose one thread takes SIGALRM, which a timer sends it every 20 µs.
+private final class SignalledThreadExecutor: TaskExecutor, Sendable {
+    private let jobs = Mutex<[UnownedJob]>([])
+    private let ready = DispatchSemaphore(value: 0)
+
+    init() {
+        let thread = Thread { [self] in
+            var signals = sigset_t()
+            sigemptyset(&signals)
+            sigaddset(&signals, SIGALRM)
+            pthread_sigmask(SIG_UNBLOCK, &signals, nil)
+            aimSignalsAtThisThread()
+            while true {
+                ready.wait()
+                let job = jobs.withLock { $0.removeFirst() }
+                job.runSynchronously(on: asUnownedTaskExecutor())
+            }
+        }
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        jobs.withLock { $0.append(job) }
+        ready.signal()
+    }
+}
+
+/// Aims a SIGALRM every 20 µs at the calling thread.
+private func aimSignalsAtThisThread() {
+    var event = sigevent()
+    event.sigev_notify = Int32(SIGEV_THREAD_ID)
+    event.sigev_signo = SIGALRM
+    event._sigev_un._tid = currentThreadID()
+    var timer: timer_t?
+    guard timer_create(CLOCK_MONOTONIC, &event, &timer) == 0 else { exit(4) }
+    var period = itimerspec(it_interval: timespec(tv_sec: 0, tv_nsec: 20_000), it_value: timespec(tv_sec: 0, tv_nsec: 20_000))
+    timer_settime(timer, 0, &period, nil)
+}
+
+/// The calling thread's kernel id (`/proc/thread-self` links to `PID/task/TID`).
+func currentThreadID() -> pid_t {
+    var buffer = [CChar](repeating: 0, count: 64)
+    let length = readlink("/proc/thread-self", &buffer, buffer.count - 1)
+    guard length > 0 else { return 0 }
+    let link = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return pid_t(link.split(separator: "/").last ?? "") ?? 0
 }
 
 /// This process's resident memory in KiB.
