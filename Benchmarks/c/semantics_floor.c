@@ -195,20 +195,25 @@ static uint64_t pct(const uint64_t *s, size_t n, double p) {
     return s[rank - 1];
 }
 
-static _Noreturn void bulk_server(const char *port) {
+/* A server: one connection at a time, each given to `handle` with a 64 KiB buffer. */
+static _Noreturn void serve(const char *port, void (*handle)(int fd, char *buf)) {
     int lfd = listen_on(port);
     char *buf = malloc(IOBUF);
     for (;;) {
         int fd = accept_one(lfd);
-        unsigned long long total = 0;
-        ssize_t r;
-        while ((r = receive(fd, buf, IOBUF)) > 0) total += (unsigned long long)r;
-        char line[32];
-        int n = snprintf(line, sizeof line, "%llu\n", total);
-        send_all(fd, line, (size_t)n);
-        close_stream(fd);
+        handle(fd, buf);
         close(fd);
     }
+}
+
+static void bulk_serve(int fd, char *buf) {
+    unsigned long long total = 0;
+    ssize_t r;
+    while ((r = receive(fd, buf, IOBUF)) > 0) total += (unsigned long long)r;
+    char line[32];
+    int n = snprintf(line, sizeof line, "%llu\n", total);
+    send_all(fd, line, (size_t)n);
+    close_stream(fd);
 }
 
 static int bulk_client(const char *host, const char *port, const char *bytes_s, const char *chunk_s) {
@@ -239,16 +244,10 @@ static int bulk_client(const char *host, const char *port, const char *bytes_s, 
     return 0;
 }
 
-static _Noreturn void pingpong_server(const char *port) {
-    int lfd = listen_on(port);
-    char *buf = malloc(IOBUF);
-    for (;;) {
-        int fd = accept_one(lfd);
-        ssize_t r;
-        while ((r = receive(fd, buf, IOBUF)) > 0) {
-            if (send_all(fd, buf, (size_t)r) < 0) break;
-        }
-        close(fd);
+static void pingpong_serve(int fd, char *buf) {
+    ssize_t r;
+    while ((r = receive(fd, buf, IOBUF)) > 0) {
+        if (send_all(fd, buf, (size_t)r) < 0) break;
     }
 }
 
@@ -275,18 +274,11 @@ static int pingpong_client(const char *host, const char *port, const char *size_
     return 0;
 }
 
-static _Noreturn void connrate_server(const char *port) {
-    int lfd = listen_on(port);
-    char *buf = malloc(IOBUF);
-    for (;;) {
-        int fd = accept_one(lfd);
-        if (receive(fd, buf, 1) == 1) {
-            send_all(fd, buf, 1);
-            close_stream(fd);
-            receive_to_end(fd, buf);
-        }
-        close(fd);
-    }
+static void connrate_serve(int fd, char *buf) {
+    if (receive(fd, buf, 1) != 1) return;
+    send_all(fd, buf, 1);
+    close_stream(fd);
+    receive_to_end(fd, buf);
 }
 
 static int connrate_client(const char *host, const char *port, const char *count_s) {
@@ -316,11 +308,11 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     const char *cmd = argc > 1 ? argv[1] : "";
-    if (!strcmp(cmd, "bulk-server") && argc == 3) bulk_server(argv[2]);
+    if (!strcmp(cmd, "bulk-server") && argc == 3) serve(argv[2], bulk_serve);
     if (!strcmp(cmd, "bulk-client") && argc == 6) return bulk_client(argv[2], argv[3], argv[4], argv[5]);
-    if (!strcmp(cmd, "pingpong-server") && argc == 3) pingpong_server(argv[2]);
+    if (!strcmp(cmd, "pingpong-server") && argc == 3) serve(argv[2], pingpong_serve);
     if (!strcmp(cmd, "pingpong-client") && argc == 7) return pingpong_client(argv[2], argv[3], argv[4], argv[5], argv[6]);
-    if (!strcmp(cmd, "connrate-server") && argc == 3) connrate_server(argv[2]);
+    if (!strcmp(cmd, "connrate-server") && argc == 3) serve(argv[2], connrate_serve);
     if (!strcmp(cmd, "connrate-client") && argc == 5) return connrate_client(argv[2], argv[3], argv[4]);
     fprintf(stderr, "usage: netbench-c-semantics bulk-server PORT | bulk-client HOST PORT BYTES CHUNK\n"
                     "       | pingpong-server PORT | pingpong-client HOST PORT SIZE COUNT WARMUP\n"

@@ -368,7 +368,7 @@ final class Listener: ReactorHandler {
     /// Sleeps until a client is queued, the listener closes, or `waker` is signalled.
     /// Returns false when `poll` fails, so that the caller sleeps another way.
     func sleep(waker: Waker) -> Bool {
-        let result = descriptor.withDescriptor { Sys.poll($0, events: Sys.pollIn, waker.fd, events: Sys.pollIn).0 }
+        let result = descriptor.withDescriptor { Sys.poll($0, events: Sys.pollIn, orWakeOn: waker.fd) }
         return (result ?? 0) >= 0  // nil: closed, so the stream's state has changed or is about to
     }
 

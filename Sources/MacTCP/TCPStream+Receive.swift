@@ -130,20 +130,18 @@ extension TCPStream {
             observe(connection, reported: EpollEvents.error)
             return .wait
         }
-        var attempt = connection.receiveLock.withLock { cursor in
-            read(fd, cursor: &cursor, urgentPending: ready & Int(Sys.pollPri) != 0, maxLength: maxLength)
-        }
         // A read at the urgent mark fails with EAGAIN while a signal is pending for the thread,
         // though the byte is there (Linux's tcp_recvmsg). The poll said urgent data is there:
         // read again (the signal is delivered on the way back; a bounded number of times),
         // rather than wait for a readiness already reported: an async receive would sleep
         // until its deadline.
-        var retries = 0
-        while case .wait = attempt, ready & Int(Sys.pollPri) != 0, retries < 100 {
-            retries += 1
+        let urgentPending = ready & Int(Sys.pollPri) != 0
+        var attempt = ReceiveAttempt.wait
+        for _ in 0...(urgentPending ? 100 : 0) {
             attempt = connection.receiveLock.withLock { cursor in
-                read(fd, cursor: &cursor, urgentPending: ready & Int(Sys.pollPri) != 0, maxLength: maxLength)
+                read(fd, cursor: &cursor, urgentPending: urgentPending, maxLength: maxLength)
             }
+            guard case .wait = attempt else { break }
         }
         if case .endOfStream = attempt { return .endOfStream(errorPending: ready & Sys.pollErr != 0) }
         return attempt

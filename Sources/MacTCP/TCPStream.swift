@@ -166,17 +166,15 @@ public final class TCPStream: Sendable {
     /// so that every change of the stream wakes the thread; nil to sleep on the state lock
     /// (the passive open is over, another thread already polls, or the reactor accepts).
     private func beginPolling() -> (Listener, Waker)? {
-        guard let ticket = core.withLock({ $0.pendingTicket }), ListenerRegistry.shared.pollableListener(ticket) != nil,
+        guard let ticket = core.withLock({ $0.pendingTicket }), let listener = ListenerRegistry.shared.pollableListener(ticket),
             let waker = Waker.make()
         else { return nil }
-        let listener = core.withLock { state -> Listener? in
-            guard !state.released, state.waker == nil, let ticket = state.pendingTicket,
-                let listener = ListenerRegistry.shared.pollableListener(ticket)
-            else { return nil }
+        let registered = core.withLock { state -> Bool in
+            guard !state.released, state.waker == nil, state.pendingTicket == ticket else { return false }
             state.waker = waker
-            return listener
+            return true
         }
-        guard let listener else {
+        guard registered else {
             waker.close()
             return nil
         }

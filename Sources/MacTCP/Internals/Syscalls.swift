@@ -184,20 +184,19 @@ enum Sys {
         return result == 0 ? 0 : Int(UInt16(bitPattern: entry.revents))
     }
 
-    /// poll() on two descriptors without a time limit; returns the events of each (0 for
-    /// none), or a negative -errno in the first. EINTR returns (0, 0): the caller looks again.
-    static func poll(
-        _ first: Int32, events firstEvents: Int16, _ second: Int32, events secondEvents: Int16
-    ) -> (Int, Int) {
-        var entries = (pollfd(fd: first, events: firstEvents, revents: 0), pollfd(fd: second, events: secondEvents, revents: 0))
+    /// poll() on two descriptors without a time limit (the second one only wakes the caller);
+    /// returns the first one's events, 0 for none, or -errno. EINTR returns 0: the caller
+    /// looks again.
+    static func poll(_ fd: Int32, events: Int16, orWakeOn waker: Int32) -> Int {
+        var entries = (pollfd(fd: fd, events: events, revents: 0), pollfd(fd: waker, events: Int16(POLLIN), revents: 0))
         let result = withUnsafeMutableBytes(of: &entries) { raw in
             Glibc.poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, -1)
         }
         if result < 0 {
             let error = Glibc.errno
-            return (error == EINTR ? 0 : -Int(error), 0)
+            return error == EINTR ? 0 : -Int(error)
         }
-        return (Int(UInt16(bitPattern: entries.0.revents)), Int(UInt16(bitPattern: entries.1.revents)))
+        return Int(UInt16(bitPattern: entries.0.revents))
     }
 
     /// A new non-blocking, close-on-exec eventfd, or -errno.
