@@ -244,7 +244,11 @@ public final class UDPStream: Sendable {
                         continue
                     }
                     // A pending ICMP error fails the next send once: report it and send again.
-                    if Errno.isICMPReport(Int32(-sent)) && attempts < 4 && serviceErrors(fd) {
+                    // The error is an earlier datagram's (a send never fails for its own ICMP
+                    // reply), and the reactor may have taken its queue entry first: send again
+                    // whether or not this look finds one.
+                    if Errno.isICMPReport(Int32(-sent)) && attempts < 4 {
+                        serviceErrors(fd)
                         continue
                     }
                     return sent
