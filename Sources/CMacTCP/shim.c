@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
@@ -49,6 +50,8 @@ int mt_eventfd_signal(int fd) {
     uint64_t one = 1;
     RET(write(fd, &one, sizeof one));
 }
+
+int mt_set_thread_name(const char *name) { RET(prctl(PR_SET_NAME, name, 0, 0, 0)); }
 
 int mt_eventfd_drain(int fd) {
     uint64_t value;

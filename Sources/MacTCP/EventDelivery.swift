@@ -1,34 +1,58 @@
-import Dispatch
 import Synchronization
 
 /// Delivers one stream's events to its ASR and to its event sequence, in order.
 ///
-/// Each stream has its own serial dispatch queue (made when its first event is delivered to
-/// an ASR: a stream that never delivers one costs no queue), so the ASR never runs on the caller's
-/// thread or on the reactor thread, two events of the same stream never overlap, and a slow
-/// ASR of one stream does not hold up another stream's events. The queues keep Dispatch's
-/// default target, which may add a thread when every worker is busy: events still arrive
-/// when the application blocks Dispatch's threads (an ASR that makes blocking calls does). Events are queued, never coalesced into a single slot, so none is dropped.
-/// An ASR may call any `TCPStream` method, blocking ones included.
-final class EventDelivery<Event: Sendable>: Sendable {
+/// Events for the ASR wait in the stream's own FIFO; the ``DeliveryPool``'s threads run them
+/// (at most one thread per stream at a time), so the ASR never runs on the caller's thread or
+/// on the reactor thread, two events of the same stream never overlap, and a slow or blocked
+/// ASR of one stream does not hold up another stream's events. Events are queued, never
+/// coalesced into a single slot, so none is dropped. An ASR may call any `TCPStream` method,
+/// blocking ones included.
+final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
     typealias Handler = @Sendable (Event, Int) -> Void
     typealias Sequence = AsyncStream<(event: Event, detail: Int)>
+
+    private enum Pending {
+        case event(Event, Int)
+        /// `finish()`: the ASR is dropped after the events before it.
+        case dropHandler
+    }
 
     private struct Listeners {
         var handler: Handler?
         var sequence: Sequence?
         var continuation: Sequence.Continuation?
-        var queue: DispatchQueue?
+        /// Events for the ASR not yet run, from `head` on.
+        var pending: [Pending] = []
+        var head = 0
+        /// Whether the mailbox is in the pool's queue or being drained.
+        var scheduled = false
 
-        /// The queue for an event to the ASR, nil without an ASR.
-        mutating func queueForHandler() -> DispatchQueue? {
-            guard handler != nil else { return nil }
-            if let queue { return queue }
-            let made = DispatchQueue(label: "MacTCP.stream.asr")
-            queue = made
-            return made
+        /// Queues `item` for the ASR; true when the mailbox must be given to the pool.
+        mutating func queue(_ item: Pending) -> Bool {
+            pending.append(item)
+            defer { scheduled = true }
+            return !scheduled
+        }
+
+        mutating func next() -> Pending? {
+            guard head < pending.count else {
+                scheduled = false
+                return nil
+            }
+            defer {
+                head += 1
+                if head == pending.count {
+                    pending.removeAll(keepingCapacity: pending.count <= 16)
+                    head = 0
+                }
+            }
+            return pending[head]
         }
     }
+
+    /// Events one turn of a pool thread runs before the stream goes to the back of the queue.
+    private static var turn: Int { 64 }
 
     private let listeners = Lock(Listeners())
 
@@ -58,23 +82,40 @@ final class EventDelivery<Event: Sendable>: Sendable {
     /// Queues an event. Never blocks; callers post while holding the stream's lock so that
     /// the order of events is the order in which they were decided.
     func post(_ event: Event, _ detail: Int = 0) {
-        let queue = listeners.withLock { listeners -> DispatchQueue? in
+        let schedule = listeners.withLock { listeners -> Bool in
             listeners.continuation?.yield((event, detail))
-            return listeners.queueForHandler()
+            return listeners.handler != nil && listeners.queue(.event(event, detail))
         }
-        queue?.async { [self] in
-            if let asr = listeners.withLock({ $0.handler }) { asr(event, detail) }
-        }
+        if schedule { DeliveryPool.shared.schedule(self) }
     }
 
     /// Ends the event sequence and drops the ASR once the events queued so far have been
     /// delivered (after `release()`), so that an ASR capturing its stream does not keep it
     /// alive.
     func finish() {
-        let queue = listeners.withLock { listeners -> DispatchQueue? in
+        let schedule = listeners.withLock { listeners -> Bool in
             listeners.continuation?.finish()
-            return listeners.queueForHandler()
+            return listeners.handler != nil && listeners.queue(.dropHandler)
         }
-        queue?.async { [self] in listeners.withLock { $0.handler = nil } }
+        if schedule { DeliveryPool.shared.schedule(self) }
+    }
+
+    /// Runs queued events in order (for a pool thread), each with the ASR as it is then.
+    func drain() {
+        for _ in 0..<Self.turn {
+            let next = listeners.withLock { listeners -> (Pending, Handler?)? in
+                listeners.next().map { ($0, listeners.handler) }
+            }
+            switch next {
+            case nil:
+                return
+            case (.event(let event, let detail), let handler)?:
+                handler?(event, detail)
+            case (.dropHandler, _)?:
+                listeners.withLock { $0.handler = nil }
+            }
+        }
+        // More are queued: the stream goes to the back, behind the other streams' events.
+        DeliveryPool.shared.schedule(self)
     }
 }

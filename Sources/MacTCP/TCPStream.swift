@@ -88,9 +88,11 @@ public final class TCPStream: Sendable {
 
     /// The asynchronous service routine: called with each event and its detail.
     ///
-    /// It runs on a serial queue of its own, never on the thread that made a call and never on
-    /// the thread that watches the sockets; one stream's events arrive in order, one at a time,
-    /// and none is dropped. Any stream call, blocking ones included, may be made from it.
+    /// It runs on one of the library's event threads, never on the thread that made a call and
+    /// never on the thread that watches the sockets; one stream's events arrive in order, one at
+    /// a time, and none is dropped. Any stream call, blocking ones included, may be made from
+    /// it: while routines block, more event threads start, so other streams' events still come
+    /// (a few milliseconds later). The event threads block the application's signals.
     /// See ``TCPEvent`` for the events and their details. The stream keeps the routine until
     /// ``release()`` (after which the events already queued are still delivered); a routine
     /// that captures its stream keeps the stream alive until then.

@@ -28,6 +28,11 @@ int mt_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeo
 int mt_eventfd(void);
 /// Adds 1 to an eventfd.
 int mt_eventfd_signal(int fd);
+
+// MARK: threads
+
+/// Names the calling thread (prctl PR_SET_NAME; at most 15 bytes are kept).
+int mt_set_thread_name(const char *name);
 /// Resets an eventfd to zero.
 int mt_eventfd_drain(int fd);
 

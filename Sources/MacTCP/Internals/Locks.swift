@@ -138,6 +138,14 @@ struct ConditionLock<Value>: @unchecked Sendable {
         _ = storage.withUnsafeMutablePointerToElements { pthread_cond_broadcast(Self.condition($0)) }
     }
 
+    /// Wakes one thread sleeping in ``wait(until:recheck:_:)``, after a change made under the
+    /// lock that any one of the sleepers can act on. Called after the lock is released, so
+    /// that the woken thread does not run straight into the held mutex; no wake-up is lost,
+    /// because a sleeper checks and starts to sleep under the mutex.
+    func signalOne() {
+        _ = storage.withUnsafeMutablePointerToElements { pthread_cond_signal(Self.condition($0)) }
+    }
+
     /// Wakes every thread sleeping in ``wait(until:recheck:_:)``.
     func broadcast() {
         storage.withUnsafeMutablePointerToElements { primitives in

@@ -55,15 +55,8 @@ final class Reactor: Sendable {
         wakeFD = Sys.eventFD()
         precondition(epollFD >= 0 && wakeFD >= 0, "MacTCP: cannot create the reactor's epoll instance")
         _ = mt_epoll_ctl(epollFD, 1, wakeFD, EpollEvents.input | EpollEvents.edgeTriggered, Self.wakeTag)
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { context in
-            let reactor = Unmanaged<Reactor>.fromOpaque(context!).takeRetainedValue()
-            reactor.run()
-            return nil
-        }, context)
-        precondition(created == 0, "MacTCP: cannot start the reactor thread")
-        pthread_detach(thread)
+        let started = LibraryThread.start(name: "MacTCP reactor") { [self] in run() }
+        precondition(started, "MacTCP: cannot start the reactor thread")
     }
 
     /// Starts watching `descriptor`; returns nil with the errno when epoll refuses.

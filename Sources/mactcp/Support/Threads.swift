@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// Runs `body` on a new thread of its own: the tool's blocking loops must not occupy
-/// Dispatch's shared workers (the streams' event routines run there).
+/// Dispatch's shared workers, which its timers and async code use.
 func spawnThread(_ body: @escaping @Sendable () -> Void) {
     // Sendable in fact: its only property is an immutable @Sendable closure; the class exists
     // to cross pthread_create's untyped context pointer.
