@@ -43,7 +43,8 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
             defer {
                 head += 1
                 if head == pending.count {
-                    pending.removeAll(keepingCapacity: pending.count <= 16)
+                    // (Freed: an idle stream keeps no buffer.)
+                    pending.removeAll()
                     head = 0
                 }
             }

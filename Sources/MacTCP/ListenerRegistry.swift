@@ -307,6 +307,10 @@ final class Listener: ReactorHandler {
     let descriptor: Descriptor
     let endpoint: Sys.Endpoint
     private let registration = Lock<Reactor.Registration?>(nil)
+    /// Held from each `accept` to the end of that connection's hand-off: with the reactor and
+    /// a looking thread draining at once, connections would otherwise reach the waiting
+    /// streams in another order than the kernel queued them.
+    private let handingOff = Lock(())
 
     private init(descriptor: Descriptor, endpoint: Sys.Endpoint) {
         self.descriptor = descriptor
@@ -398,26 +402,35 @@ final class Listener: ReactorHandler {
     /// arming it makes epoll report a queue that is not empty).
     func drain(fromReactor: Bool, until target: UInt64? = nil) {
         while true {
-            var failure: Int32 = 0
-            let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Sys.Endpoint)? in
-                switch Sys.accept(fd) {
-                case .success(let accepted): return accepted
-                case .failure(let error):
-                    failure = error.errno
-                    return nil
+            enum Step { case next, stop, retryLater }
+            let step = handingOff.withLock { _ -> Step in
+                var failure: Int32 = 0
+                let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Sys.Endpoint)? in
+                    switch Sys.accept(fd) {
+                    case .success(let accepted): return accepted
+                    case .failure(let error):
+                        failure = error.errno
+                        return nil
+                    }
+                } ?? nil
+                guard let accepted else {
+                    // Out of descriptors or memory: the reactor's edge is gone, so it tries
+                    // again shortly. (A caller's look leaves the connection queued for the
+                    // next look.)
+                    let refused = failure != 0 && failure != EAGAIN && failure != EWOULDBLOCK
+                    return fromReactor && refused && !descriptor.isRetired ? .retryLater : .stop
                 }
-            } ?? nil
-            guard let accepted else {
-                // Out of descriptors or memory: the reactor's edge is gone, so it tries again
-                // shortly. (A caller's look leaves the connection queued for the next look.)
-                if fromReactor && failure != 0 && failure != EAGAIN && failure != EWOULDBLOCK && !descriptor.isRetired {
-                    Reactor.shared.schedule(after: .milliseconds(100)) { [self] in drain(fromReactor: true) }
-                }
+                var taken: UInt64?
+                if !ListenerRegistry.shared.handOff(accepted, from: self, taken: &taken) { return .stop }
+                return target != nil && taken == target ? .stop : .next
+            }
+            switch step {
+            case .next: continue
+            case .stop: return
+            case .retryLater:
+                Reactor.shared.schedule(after: .milliseconds(100)) { [self] in drain(fromReactor: true) }
                 return
             }
-            var taken: UInt64?
-            if !ListenerRegistry.shared.handOff(accepted, from: self, taken: &taken) { return }
-            if target != nil && taken == target { return }
         }
     }
 }

@@ -8,11 +8,13 @@ struct ASRThreadTests {
     @Test("a burst of events on 300 streams runs on a few threads, not one per stream")
     func burstOnFewThreads() async {
         // In a process of its own: it counts the process's threads.
-        await #expect(processExitsWith: .success) { () async -> Void in
-            do {
-                try burstInChild(streams: 300)
-            } catch {
-                exit(9)
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try burstInChild(streams: 300)
+                } catch {
+                    exit(9)
+                }
             }
         }
     }

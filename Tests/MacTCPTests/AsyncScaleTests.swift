@@ -55,49 +55,51 @@ struct AsyncScaleTests {
         // In a process of its own, so that the count is this workload's alone (the other
         // suites run in parallel and have threads of their own). Measured here: 5 threads
         // before, 6 at the peak, the whole exchange in about 0.2 s.
-        await #expect(processExitsWith: .success) {
-            exitAfter(seconds: 90)
-            let clients = 1000
-            let before = processThreadCount()
-            let (port, server) = try await echoServer(streams: clients)
-            let peak = Mutex(0)
-            let sampling = Task {
-                while !Task.isCancelled {
-                    let now = processThreadCount()
-                    peak.withLock { $0 = max($0, now) }
-                    try? await Task.sleep(for: .milliseconds(5))
-                }
-            }
-            let total = try await withThrowingTaskGroup(of: Int.self) { group in
-                for index in 0..<clients {
-                    group.addTask {
-                        let stream = try TCPStream()
-                        defer { stream.release() }
-                        try await stream.activeOpen(host: IPv4.loopback, remotePort: port, timeout: .seconds(20))
-                        let message = Array("hello from client \(index)".utf8)
-                        try await stream.send(message)
-                        var echo: [UInt8] = []
-                        while echo.count < message.count {
-                            echo += try await stream.receive(timeout: .seconds(20)).data
-                        }
-                        if echo != message { exit(3) }
-                        try await stream.close()
-                        do {
-                            _ = try await stream.receive(timeout: .seconds(20))
-                            exit(4)  // data after the echo
-                        } catch MacTCPError.connectionClosing {
-                        }
-                        return echo.count
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) {
+                exitAfter(seconds: 90)
+                let clients = 1000
+                let before = processThreadCount()
+                let (port, server) = try await echoServer(streams: clients)
+                let peak = Mutex(0)
+                let sampling = Task {
+                    while !Task.isCancelled {
+                        let now = processThreadCount()
+                        peak.withLock { $0 = max($0, now) }
+                        try? await Task.sleep(for: .milliseconds(5))
                     }
                 }
-                return try await group.reduce(0, +)
+                let total = try await withThrowingTaskGroup(of: Int.self) { group in
+                    for index in 0..<clients {
+                        group.addTask {
+                            let stream = try TCPStream()
+                            defer { stream.release() }
+                            try await stream.activeOpen(host: IPv4.loopback, remotePort: port, timeout: .seconds(20))
+                            let message = Array("hello from client \(index)".utf8)
+                            try await stream.send(message)
+                            var echo: [UInt8] = []
+                            while echo.count < message.count {
+                                echo += try await stream.receive(timeout: .seconds(20)).data
+                            }
+                            if echo != message { exit(3) }
+                            try await stream.close()
+                            do {
+                                _ = try await stream.receive(timeout: .seconds(20))
+                                exit(4)  // data after the echo
+                            } catch MacTCPError.connectionClosing {
+                            }
+                            return echo.count
+                        }
+                    }
+                    return try await group.reduce(0, +)
+                }
+                let echoed = try await server.value
+                sampling.cancel()
+                if total != echoed { exit(5) }
+                // Swift's cooperative pool (one thread per core, 2 here) and the reactor, with
+                // room for the runtime's own: not one thread per stream.
+                if peak.withLock({ $0 }) - before > 8 { exit(6) }
             }
-            let echoed = try await server.value
-            sampling.cancel()
-            if total != echoed { exit(5) }
-            // Swift's cooperative pool (one thread per core, 2 here) and the reactor, with
-            // room for the runtime's own: not one thread per stream.
-            if peak.withLock({ $0 }) - before > 8 { exit(6) }
         }
     }
 }

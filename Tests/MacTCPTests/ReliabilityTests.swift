@@ -27,35 +27,35 @@ struct ReliabilityTests {
 
     @Test("a SIGALRM storm (no SA_RESTART) never surfaces EINTR as an error")
     func signalStorm() async {
-        await #expect(processExitsWith: .success) { () async -> Void in
-            signalStormInChild()
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                signalStormInChild()
+            }
         }
     }
 
-    /// Run by hand (`MACTCP_SIGNAL_STORM=1 swift test --filter urgentUnderSignals`): in a
-    /// whole-suite run it was followed, in about one run in three, by async tests of other
-    /// suites exceeding their time limits (not understood yet; never without this test).
-    @Test(
-        "under a SIGALRM storm, an urgent byte always completes the async receive waiting for it",
-        .enabled(if: ProcessInfo.processInfo.environment["MACTCP_SIGNAL_STORM"] != nil)
-    )
+    @Test("under a SIGALRM storm, an urgent byte always completes the async receive waiting for it")
     func urgentUnderSignals() async {
         // A read at the urgent mark returns EAGAIN while a signal is pending, byte or not.
         // (A wrong result is recorded as an issue in the child, which Swift Testing reports
         // here; the macro returns no result when the expectation fails.)
-        await #expect(processExitsWith: .success) { () async -> Void in
-            await urgentUnderSignalsInChild()
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                await urgentUnderSignalsInChild()
+            }
         }
     }
 
     @Test("every descriptor the library opens is close-on-exec: a forked child inherits none")
     func closeOnExec() async {
         // In a process of its own: the other suites open descriptors meanwhile.
-        await #expect(processExitsWith: .success) { () async -> Void in
-            do {
-                try closeOnExecInChild()
-            } catch {
-                exit(9)
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try closeOnExecInChild()
+                } catch {
+                    exit(9)
+                }
             }
         }
     }
@@ -81,11 +81,13 @@ struct ReliabilityTests {
     @Test("10,000 streams open at once in one process: 5,000 connections, each end a MacTCP stream, every one carrying data")
     func tenThousandStreams() async {
         // In a process of its own: it raises the descriptor limit and counts descriptors.
-        await #expect(processExitsWith: .success) { () async -> Void in
-            do {
-                try manyStreamsInChild(connections: 5000)
-            } catch {
-                exit(9)
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try manyStreamsInChild(connections: 5000)
+                } catch {
+                    exit(9)
+                }
             }
         }
     }
@@ -93,11 +95,13 @@ struct ReliabilityTests {
     @Test("100,000 open/send/abort/close/release cycles leak no descriptor and no memory")
     func cycles() async {
         // In a process of its own: the descriptor count is process-wide.
-        await #expect(processExitsWith: .success) { () async -> Void in
-            do {
-                try descriptorCyclesInChild()
-            } catch {
-                exit(9)
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try descriptorCyclesInChild()
+                } catch {
+                    exit(9)
+                }
             }
         }
     }
@@ -120,7 +124,7 @@ func descriptorCyclesInChild() throws {
         var accepted = 0
         while !stop.load(ordering: .relaxed) {
             guard (try? listener.poll(Int16(POLLIN), timeout: 0.05)) == true else { continue }
-            let client = Glibc.accept(listener.fd, nil, nil)
+            let client = acceptCloseOnExec(listener.fd)
             if client >= 0 {
                 var entry = pollfd(fd: client, events: Int16(POLLIN), revents: 0)
                 var byte: UInt8 = 0

@@ -349,13 +349,15 @@ struct StateMachineTests {
         let path = reportPath(parent: getpid())
         unlink(path)
         defer { unlink(path) }
-        let result = await #expect(processExitsWith: .success) { () async -> Void in
-            let seed = UInt64.random(in: 0...UInt64.max)
-            report("state machine: run seed \(seed)")
-            do {
-                try stateMachineInChild(sequences: 100_000, seed: seed)
-            } catch {
-                exit(3)
+        let result = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                let seed = UInt64.random(in: 0...UInt64.max)
+                report("state machine: run seed \(seed)")
+                do {
+                    try stateMachineInChild(sequences: 100_000, seed: seed)
+                } catch {
+                    exit(3)
+                }
             }
         }
         // The run seed, and on failure the diverging sequence with its seed.

@@ -104,7 +104,7 @@ private let setns: @convention(c) (Int32, Int32) -> Int32 = {
 /// only: nothing of the library, nothing that queues work on Dispatch.
 func inNamespace<T: Sendable>(_ name: String, timeout: Double = 20, _ body: @escaping @Sendable () throws -> T) throws -> T {
     let task = Background { () throws -> T in
-        let fd = open("/run/netns/\(name)", O_RDONLY)
+        let fd = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
         guard fd >= 0, setns(fd, 0x4000_0000 /* CLONE_NEWNET */) == 0 else {
             throw PeerError(description: "cannot enter namespace \(name): \(String(cString: strerror(errno)))")
         }

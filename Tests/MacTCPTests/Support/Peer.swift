@@ -73,7 +73,7 @@ final class Peer: @unchecked Sendable {
     /// Accepts one connection within the deadline.
     func accept(timeout: Double = 5) throws -> Peer {
         guard try poll(Int16(POLLIN), timeout: timeout) else { throw PeerError(description: "accept timed out") }
-        let client = Glibc.accept(fd, nil, nil)
+        let client = acceptCloseOnExec(fd)
         try Self.check(client, "accept")
         _ = fcntl(client, F_SETFD, FD_CLOEXEC)
         return Peer(fd: client)
@@ -250,6 +250,16 @@ final class Peer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
     }
+}
+
+/// accept(2) with the new descriptor close-on-exec from the start (accept4, a GNU extension
+/// that Glibc's module does not export), like every descriptor of the tests: a child process
+/// spawned meanwhile (an exit test, a Python peer) would otherwise hold the connection open
+/// after the test closes it, and the FIN would wait for that child's exit.
+func acceptCloseOnExec(_ fd: Int32) -> Int32 {
+    typealias Accept4 = @convention(c) (Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32) -> Int32
+    let accept4 = unsafeBitCast(dlsym(UnsafeMutableRawPointer(bitPattern: 0), "accept4")!, to: Accept4.self)
+    return accept4(fd, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
 }
 
 /// Seconds on the monotonic clock.
