@@ -92,7 +92,9 @@ public final class TCPStream: Sendable {
     /// never on the thread that watches the sockets; one stream's events arrive in order, one at
     /// a time, and none is dropped. Any stream call, blocking ones included, may be made from
     /// it: while routines block, more event threads start, so other streams' events still come
-    /// (a few milliseconds later). The event threads block the application's signals.
+    /// (a few milliseconds later), up to 256 threads; routines that block waiting for events of
+    /// other streams must not be more than that. The event threads block the application's
+    /// signals.
     /// See ``TCPEvent`` for the events and their details. The stream keeps the routine until
     /// ``release()`` (after which the events already queued are still delivered); a routine
     /// that captures its stream keeps the stream alive until then.
