@@ -8,14 +8,11 @@ import Synchronization
 /// use of the number is bracketed by ``withDescriptor(_:)``, and ``retire()`` closes it only
 /// when the last user has left (or at once when nobody uses it).
 final class Descriptor: Sendable {
-    private struct Lifetime {
-        var users = 0
-        var retired = false
-    }
-
     /// The raw descriptor; only valid inside ``withDescriptor(_:)``.
     private let fd: Int32
-    private let lifetime = Lock(Lifetime())
+    /// Twice the number of users, plus 1 once retired. An atomic, not a lock: every system
+    /// call of the library enters and leaves here.
+    private let lifetime = Atomic<Int>(0)
 
     init(_ fd: Int32) {
         self.fd = fd
@@ -24,36 +21,32 @@ final class Descriptor: Sendable {
     /// Runs `body` with the raw descriptor, or returns nil if the descriptor has been retired.
     @inline(__always)
     func withDescriptor<R, E: Error>(_ body: (Int32) throws(E) -> R) throws(E) -> R? {
-        let entered = lifetime.withLock { state -> Bool in
-            guard !state.retired else { return false }
-            state.users += 1
-            return true
+        var current = lifetime.load(ordering: .relaxed)
+        while true {
+            if current & 1 != 0 { return nil }
+            let (exchanged, original) = lifetime.weakCompareExchange(
+                expected: current, desired: current + 2, successOrdering: .acquiring, failureOrdering: .relaxed
+            )
+            if exchanged { break }
+            current = original
         }
-        guard entered else { return nil }
         defer { leave() }
         return try body(fd)
     }
 
     private func leave() {
-        let close = lifetime.withLock { state -> Bool in
-            state.users -= 1
-            return state.retired && state.users == 0
-        }
-        if close { Sys.close(fd) }
+        // The last user of a retired descriptor closes it.
+        if lifetime.subtract(2, ordering: .acquiringAndReleasing).newValue == 1 { Sys.close(fd) }
     }
 
     /// Marks the descriptor closed for new users and closes it once current users have left.
     /// Deregister it from the reactor first. Calling it twice is harmless.
     func retire() {
-        let close = lifetime.withLock { state -> Bool in
-            guard !state.retired else { return false }
-            state.retired = true
-            return state.users == 0
-        }
-        if close { Sys.close(fd) }
+        // Closed here only if it was not retired before and nobody uses it.
+        if lifetime.bitwiseOr(1, ordering: .acquiringAndReleasing).oldValue == 0 { Sys.close(fd) }
     }
 
-    var isRetired: Bool { lifetime.withLock { $0.retired } }
+    var isRetired: Bool { lifetime.load(ordering: .acquiring) & 1 != 0 }
 
     /// The raw number, for registration bookkeeping only (never for I/O).
     var number: Int32 { fd }
