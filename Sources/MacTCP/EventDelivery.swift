@@ -56,16 +56,26 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
     private static var turn: Int { 64 }
 
     private let listeners = Lock(Listeners())
+    /// Whether there is an ASR or an event sequence, written under `listeners`' lock and read
+    /// without it: the stream asks on every change of its connection.
+    private let listened = Atomic<Bool>(false)
 
     /// The ASR; read again when each event is delivered.
     var asr: Handler? {
         get { listeners.withLock { $0.handler } }
-        set { listeners.withLock { $0.handler = newValue } }
+        set {
+            listeners.withLock { listeners in
+                listeners.handler = newValue
+                updateListened(listeners)
+            }
+        }
     }
 
     /// Whether anyone listens: an ASR or the event sequence.
-    var hasListeners: Bool {
-        listeners.withLock { $0.handler != nil || $0.continuation != nil }
+    var hasListeners: Bool { listened.load(ordering: .acquiring) }
+
+    private func updateListened(_ listeners: Listeners) {
+        listened.store(listeners.handler != nil || listeners.continuation != nil, ordering: .releasing)
     }
 
     /// The stream's event sequence, made on first use (already finished after release).
@@ -76,6 +86,7 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
             if finished { continuation.finish() }
             listeners.sequence = sequence
             listeners.continuation = continuation
+            updateListened(listeners)
             return sequence
         }
     }
@@ -113,7 +124,10 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
             case (.event(let event, let detail), let handler)?:
                 handler?(event, detail)
             case (.dropHandler, _)?:
-                listeners.withLock { $0.handler = nil }
+                listeners.withLock { listeners in
+                    listeners.handler = nil
+                    updateListened(listeners)
+                }
             }
         }
         // More are queued: the stream goes to the back, behind the other streams' events.

@@ -112,22 +112,20 @@ struct ConditionLock<Value>: @unchecked Sendable {
             let condition = Self.condition(primitives)
             pthread_mutex_lock(mutex)
             defer { pthread_mutex_unlock(mutex) }
+            let recheckNanoseconds = recheck.map(Deadline.nanoseconds)
             while true {
                 if let result = try body(&value.pointee) { return result }
-                if deadline.hasPassed { return nil }
-                var sleep = deadline.remaining
-                if let recheck, sleep.map({ $0 > recheck }) ?? true { sleep = recheck }
-                guard let sleep else {
+                let now = Deadline.monotonicNow()
+                if let end = deadline.end, now >= end { return nil }
+                // The condition variable's clock is CLOCK_MONOTONIC, the deadline's too.
+                var wake = deadline.end ?? .max
+                if let recheckNanoseconds { wake = min(wake, now &+ recheckNanoseconds) }
+                guard wake != .max else {
                     pthread_cond_wait(condition, mutex)
                     continue
                 }
-                var wake = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &wake)
-                let (seconds, attoseconds) = sleep.components
-                let nanoseconds = Int(wake.tv_nsec) + Int(attoseconds / 1_000_000_000)
-                wake.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
-                wake.tv_nsec = nanoseconds % 1_000_000_000
-                pthread_cond_timedwait(condition, mutex, &wake)
+                var time = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
+                pthread_cond_timedwait(condition, mutex, &time)
             }
         }
     }
@@ -157,32 +155,53 @@ struct ConditionLock<Value>: @unchecked Sendable {
 }
 
 /// A point in time after which a blocking call gives up, or none (wait without limit).
+///
+/// Kept as nanoseconds of `CLOCK_MONOTONIC` (the clock of the library's condition variables):
+/// every blocking call makes one and asks it for its `poll` timeout, and `Duration`'s
+/// 128-bit arithmetic cost hundreds of instructions each time.
 struct Deadline: Sendable {
-    let instant: ContinuousClock.Instant?
+    /// `CLOCK_MONOTONIC` nanoseconds; nil for no limit.
+    let end: UInt64?
 
     /// A timeout of zero means "wait without limit", as in MacTCP.
     init(timeout: Duration) {
-        instant = timeout == .zero ? nil : ContinuousClock.now.advanced(by: timeout)
+        end = timeout == .zero ? nil : Self.monotonicNow() &+ Self.nanoseconds(timeout)
     }
 
     static let never = Deadline(timeout: .zero)
 
+    /// Now on `CLOCK_MONOTONIC`, in nanoseconds.
+    static func monotonicNow() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    }
+
+    /// A non-negative duration in nanoseconds (timeouts are validated to at most about 68
+    /// years, far below the 584 years that fit).
+    static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+
     var hasPassed: Bool {
-        guard let instant else { return false }
-        return ContinuousClock.now >= instant
+        guard let end else { return false }
+        return Self.monotonicNow() >= end
     }
 
     /// Time left, or nil when there is no limit.
     var remaining: Duration? {
-        guard let instant else { return nil }
-        return max(.zero, instant - ContinuousClock.now)
+        guard let end else { return nil }
+        let now = Self.monotonicNow()
+        return .nanoseconds(Int64(clamping: end > now ? end - now : 0))
     }
 
     /// Time left as a poll() timeout: -1 without limit, rounded up to whole milliseconds.
     var pollMilliseconds: Int32 {
-        guard let remaining else { return -1 }
-        let (seconds, attoseconds) = remaining.components
-        let milliseconds = seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
-        return Int32(clamping: milliseconds)
+        guard let end else { return -1 }
+        let now = Self.monotonicNow()
+        let left = end > now ? end - now : 0
+        return Int32(clamping: (left + 999_999) / 1_000_000)
     }
 }
