@@ -8,64 +8,43 @@ import Synchronization
 /// ASR of one stream does not hold up another stream's events. Events are queued, never
 /// coalesced into a single slot, so none is dropped. An ASR may call any `TCPStream` method,
 /// blocking ones included.
-final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
+final class EventDelivery<Event: RawRepresentable & Sendable>: Sendable, DeliveryPool.Mailbox where Event.RawValue == Int {
     typealias Handler = @Sendable (Event, Int) -> Void
     typealias Sequence = AsyncStream<(event: Event, detail: Int)>
 
-    private enum Pending {
-        case event(Event, Int)
-        /// `finish()`: the ASR is dropped after the events before it.
-        case dropHandler
-    }
-
-    private struct Listeners {
-        var handler: Handler?
-        var sequence: Sequence?
-        var continuation: Sequence.Continuation?
-        /// Events for the ASR not yet run, from `head` on.
-        var pending: [Pending] = []
-        var head = 0
-        /// Whether the mailbox is in the pool's queue or being drained.
-        var scheduled = false
-
-        /// Queues `item` for the ASR; true when the mailbox must be given to the pool.
-        mutating func queue(_ item: Pending) -> Bool {
-            pending.append(item)
-            defer { scheduled = true }
-            return !scheduled
-        }
-
-        mutating func next() -> Pending? {
-            guard head < pending.count else {
-                scheduled = false
-                return nil
-            }
-            defer {
-                head += 1
-                if head == pending.count {
-                    // (Freed: an idle stream keeps no buffer.)
-                    pending.removeAll()
-                    head = 0
-                }
-            }
-            return pending[head]
+    /// A stream's event sequence and the continuation that feeds it.
+    private final class SequenceEnds: Sendable {
+        let sequence: Sequence
+        let continuation: Sequence.Continuation
+        init(sequence: Sequence, continuation: Sequence.Continuation) {
+            self.sequence = sequence
+            self.continuation = continuation
         }
     }
 
     /// Events one turn of a pool thread runs before the stream goes to the back of the queue.
     private static var turn: Int { 64 }
 
-    private let listeners = Lock(Listeners())
+    private let listeners = Lock(DeliveryListeners())
     /// Whether there is an ASR or an event sequence, written under `listeners`' lock and read
     /// without it: the stream asks on every change of its connection.
     private let listened = Atomic<Bool>(false)
 
     /// The ASR; read again when each event is delivered.
     var asr: Handler? {
-        get { listeners.withLock { $0.handler } }
+        get {
+            guard let handler = listeners.withLock({ $0.handler }) else { return nil }
+            return { event, detail in handler(event.rawValue, detail) }
+        }
         set {
+            let handler = newValue.map { asr in
+                { @Sendable (raw: Int, detail: Int) in
+                    // Every raw value queued here came from an Event.
+                    if let event = Event(rawValue: raw) { asr(event, detail) }
+                }
+            }
             listeners.withLock { listeners in
-                listeners.handler = newValue
+                listeners.handler = handler
                 updateListened(listeners)
             }
         }
@@ -74,18 +53,21 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
     /// Whether anyone listens: an ASR or the event sequence.
     var hasListeners: Bool { listened.load(ordering: .acquiring) }
 
-    private func updateListened(_ listeners: Listeners) {
-        listened.store(listeners.handler != nil || listeners.continuation != nil, ordering: .releasing)
+    private func updateListened(_ listeners: DeliveryListeners) {
+        listened.store(listeners.handler != nil || listeners.sequenceEnds != nil, ordering: .releasing)
+    }
+
+    private func ends(_ listeners: DeliveryListeners) -> SequenceEnds? {
+        listeners.sequenceEnds.map { unsafeDowncast($0, to: SequenceEnds.self) }
     }
 
     /// The stream's event sequence, made on first use (already finished after release).
     func sequence(finished: Bool) -> Sequence {
         listeners.withLock { listeners in
-            if let sequence = listeners.sequence { return sequence }
+            if let ends = ends(listeners) { return ends.sequence }
             let (sequence, continuation) = Sequence.makeStream(bufferingPolicy: .unbounded)
             if finished { continuation.finish() }
-            listeners.sequence = sequence
-            listeners.continuation = continuation
+            listeners.sequenceEnds = SequenceEnds(sequence: sequence, continuation: continuation)
             updateListened(listeners)
             return sequence
         }
@@ -95,8 +77,8 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
     /// the order of events is the order in which they were decided.
     func post(_ event: Event, _ detail: Int = 0) {
         let schedule = listeners.withLock { listeners -> Bool in
-            listeners.continuation?.yield((event, detail))
-            return listeners.handler != nil && listeners.queue(.event(event, detail))
+            ends(listeners)?.continuation.yield((event, detail))
+            return listeners.handler != nil && listeners.queue(.event(event.rawValue, detail))
         }
         if schedule { DeliveryPool.shared.schedule(self) }
     }
@@ -106,7 +88,7 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
     /// alive.
     func finish() {
         let schedule = listeners.withLock { listeners -> Bool in
-            listeners.continuation?.finish()
+            ends(listeners)?.continuation.finish()
             return listeners.handler != nil && listeners.queue(.dropHandler)
         }
         if schedule { DeliveryPool.shared.schedule(self) }
@@ -115,14 +97,14 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
     /// Runs queued events in order (for a pool thread), each with the ASR as it is then.
     func drain() {
         for _ in 0..<Self.turn {
-            let next = listeners.withLock { listeners -> (Pending, Handler?)? in
+            let next = listeners.withLock { listeners -> (DeliveryListeners.Pending, DeliveryListeners.RawHandler?)? in
                 listeners.next().map { ($0, listeners.handler) }
             }
             switch next {
             case nil:
                 return
-            case (.event(let event, let detail), let handler)?:
-                handler?(event, detail)
+            case (.event(let raw, let detail), let handler)?:
+                handler?(raw, detail)
             case (.dropHandler, _)?:
                 listeners.withLock { listeners in
                     listeners.handler = nil
@@ -132,5 +114,52 @@ final class EventDelivery<Event: Sendable>: Sendable, DeliveryPool.Mailbox {
         }
         // More are queued: the stream goes to the back, behind the other streams' events.
         DeliveryPool.shared.schedule(self)
+    }
+}
+
+/// What an ``EventDelivery`` keeps under its lock. Not generic, on purpose: the runtime copies
+/// and destroys a generic struct through its fields' metadata, looked up each time (for the
+/// event sequence's `AsyncStream` types, about 3,000 instructions per stream); events are
+/// kept as their raw values and the sequence as an object.
+private struct DeliveryListeners {
+    typealias RawHandler = @Sendable (Int, Int) -> Void
+
+    enum Pending {
+        /// An event's raw value and its detail.
+        case event(Int, Int)
+        /// `finish()`: the ASR is dropped after the events before it.
+        case dropHandler
+    }
+
+    var handler: RawHandler?
+    /// The stream's `SequenceEnds`, once asked for.
+    var sequenceEnds: AnyObject?
+    /// Events for the ASR not yet run, from `head` on.
+    var pending: [Pending] = []
+    var head = 0
+    /// Whether the mailbox is in the pool's queue or being drained.
+    var scheduled = false
+
+    /// Queues `item` for the ASR; true when the mailbox must be given to the pool.
+    mutating func queue(_ item: Pending) -> Bool {
+        pending.append(item)
+        defer { scheduled = true }
+        return !scheduled
+    }
+
+    mutating func next() -> Pending? {
+        guard head < pending.count else {
+            scheduled = false
+            return nil
+        }
+        defer {
+            head += 1
+            if head == pending.count {
+                // (Freed: an idle stream keeps no buffer.)
+                pending.removeAll()
+                head = 0
+            }
+        }
+        return pending[head]
     }
 }
