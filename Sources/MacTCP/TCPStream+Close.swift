@@ -17,7 +17,7 @@ extension TCPStream {
         if try closeCompleted(connection) == true || sleepUntilClosed(connection) { return }
         watchUntilClosed(connection)
         while true {
-            let done = try core.wait(until: Deadline(timeout: .milliseconds(200))) { state throws(MacTCPError) -> Bool? in
+            let done = try core.wait(until: Deadline(milliseconds: 200)) { state throws(MacTCPError) -> Bool? in
                 try closeCompleted(connection, state)
             }
             if done == true { return }
@@ -43,7 +43,7 @@ extension TCPStream {
         while true {
             let seen = changeCount
             if try closeCompleted(connection) != nil { return }
-            switch await change(since: seen, deadline: Deadline(timeout: .milliseconds(200))) {
+            switch await change(since: seen, deadline: Deadline(milliseconds: 200)) {
             case .changed: break
             case .timedOut: observe(connection, reported: EpollEvents.output, forceAll: true)
             case .cancelled: throw CancellationError()

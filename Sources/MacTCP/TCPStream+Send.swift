@@ -149,7 +149,7 @@ extension TCPStream {
             while true {
                 let seen = changeCount
                 if try acknowledged(target, connection) { return }
-                switch await change(since: seen, deadline: Deadline(timeout: .milliseconds(200))) {
+                switch await change(since: seen, deadline: Deadline(milliseconds: 200)) {
                 case .cancelled: throw CancellationError()
                 case .timedOut: lookForAcknowledgements(target, connection)
                 case .changed: break
@@ -324,7 +324,7 @@ extension TCPStream {
     /// look at the socket as a safety net.
     private func waitForAcknowledgement(of target: UInt64, on connection: Connection) throws(MacTCPError) {
         while true {
-            let done = try core.wait(until: Deadline(timeout: .milliseconds(200))) { state throws(MacTCPError) -> Bool? in
+            let done = try core.wait(until: Deadline(milliseconds: 200)) { state throws(MacTCPError) -> Bool? in
                 try checkAlive(connection, state, "send")
                 return connection.ackedThrough >= target ? true : nil
             }

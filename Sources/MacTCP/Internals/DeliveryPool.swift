@@ -32,10 +32,11 @@ final class DeliveryPool: Sendable {
 
     static let shared = DeliveryPool()
 
-    /// How long events may wait without any worker taking one before another worker starts.
-    static let stallInterval = Duration.milliseconds(5)
-    /// How long a worker waits for work before it ends.
-    static let idleLimit = Duration.seconds(2)
+    /// How long events may wait without any worker taking one before another worker starts,
+    /// in milliseconds.
+    static let stallInterval = 5
+    /// How long a worker waits for work before it ends, in milliseconds.
+    static let idleLimit: UInt64 = 2000
     /// The most workers at once; beyond this, events wait for a worker to come free.
     static let maximumWorkers = 256
 
@@ -145,7 +146,7 @@ final class DeliveryPool: Sendable {
     /// The next mailbox, or nil when the worker has been idle for ``idleLimit`` and ends.
     private func next() -> (any Mailbox)? {
         var counted = false
-        let taken = state.wait(until: Deadline(timeout: Self.idleLimit)) { state -> (any Mailbox)? in
+        let taken = state.wait(until: Deadline(milliseconds: Self.idleLimit)) { state -> (any Mailbox)? in
             if let mailbox = state.take() {
                 if counted { state.leaveIdle() }
                 return mailbox
@@ -186,7 +187,7 @@ final class DeliveryPool: Sendable {
             perform(look.start)
             if look.keepLooking {
                 // (The thread blocks signals, so the sleep is not cut short.)
-                var pause = timespec(tv_sec: 0, tv_nsec: Int(Self.stallInterval.components.attoseconds / 1_000_000_000))
+                var pause = timespec(tv_sec: 0, tv_nsec: Self.stallInterval * 1_000_000)
                 nanosleep(&pause, nil)
             } else {
                 lastTaken = nil

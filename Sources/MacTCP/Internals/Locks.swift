@@ -168,6 +168,12 @@ struct Deadline: Sendable {
         end = timeout == .zero ? nil : Self.monotonicNow() &+ Self.nanoseconds(timeout)
     }
 
+    /// A deadline `milliseconds` from now, made with integer arithmetic only (for the fixed
+    /// waits of the hot paths).
+    init(milliseconds: UInt64) {
+        end = Self.monotonicNow() &+ milliseconds &* 1_000_000
+    }
+
     static let never = Deadline(timeout: .zero)
 
     /// Now on `CLOCK_MONOTONIC`, in nanoseconds.
