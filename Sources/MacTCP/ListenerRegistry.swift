@@ -37,16 +37,18 @@ final class ListenerRegistry: Sendable {
         let id: UInt64
     }
 
-    /// A stream waiting on a port, with its remote filter.
-    struct Waiter {
+    /// A stream waiting on a port, with its remote filter. A class: the entry's list moves
+    /// and copies waiters as streams come and go, and a copy of a weak reference costs
+    /// atomic updates of the stream's side table where a retain of the waiter is one add.
+    final class Waiter {
         let id: UInt64
         weak var stream: TCPStream?
         let remoteHost: UInt32
         let remotePort: UInt16
         /// Counted in the entry's `watchers`: the stream has an ASR or event sequence, or
         /// async calls, or a remote filter (a stranger must be reset at once, not when someone
-        /// next looks).
-        private(set) var watched: Bool
+        /// next looks). Changed only under the table's lock (see `Entry`).
+        @exclusivity(unchecked) private(set) var watched: Bool
 
         init(id: UInt64, stream: TCPStream, remoteHost: UInt32, remotePort: UInt16, listened: Bool) {
             self.id = id
@@ -58,7 +60,7 @@ final class ListenerRegistry: Sendable {
         }
 
         /// Sets `watched` from whether the stream's events are listened for; a filter keeps it.
-        mutating func watch(_ listened: Bool) {
+        func watch(_ listened: Bool) {
             watched = listened || remoteHost != 0 || remotePort != 0
         }
 
@@ -70,19 +72,23 @@ final class ListenerRegistry: Sendable {
     /// One port's listener and the streams waiting on it, oldest first. A class so that the
     /// table's lock changes it in place: a copy of the waiters (weak references) would cost
     /// a side-table update per waiter on every passive open and every connection.
+    ///
+    /// Every `var` is used only under the table's lock, which already keeps accesses apart:
+    /// `@exclusivity(unchecked)` drops the runtime's access tracking (a call into the runtime
+    /// and a lookup in the thread's access set per access, several per connection).
     fileprivate final class Entry {
         let listener: Listener
         /// Waiting streams in `passiveOpen` order; slots before `head` are taken.
-        private var slots: [Waiter?]
-        private var head = 0
+        @exclusivity(unchecked) private var slots: [Waiter?]
+        @exclusivity(unchecked) private var head = 0
         /// No stream waits any more and the listener is being closed: a new passive open on
         /// the port waits until it is gone (its bind would fail while the socket exists).
-        var closing = false
+        @exclusivity(unchecked) var closing = false
         /// Waiters marked `watched`, and threads asleep in `wait()` on this port's streams.
-        var watchers = 0
-        var sleepers = 0
+        @exclusivity(unchecked) var watchers = 0
+        @exclusivity(unchecked) var sleepers = 0
         /// Whether the listener is armed in epoll (the reactor accepts).
-        var armed: Bool
+        @exclusivity(unchecked) var armed: Bool
 
         init(listener: Listener, first: Waiter) {
             self.listener = listener
@@ -114,11 +120,10 @@ final class ListenerRegistry: Sendable {
 
         /// Marks the waiter with `id` watched or not.
         func setWatched(id: UInt64, _ watched: Bool) {
-            guard let index = slots[head...].firstIndex(where: { $0?.id == id }), var waiter = slots[index] else { return }
+            guard let index = slots[head...].firstIndex(where: { $0?.id == id }), let waiter = slots[index] else { return }
             let before = waiter.watched
             waiter.watch(watched)
             guard waiter.watched != before else { return }
-            slots[index] = waiter
             watchers += waiter.watched ? 1 : -1
         }
 
@@ -151,7 +156,7 @@ final class ListenerRegistry: Sendable {
     }
 
     private struct Table {
-        var entries: [UInt16: Entry] = [:]
+        var entries = PortTable<Entry>()
         var nextID: UInt64 = 1
     }
 

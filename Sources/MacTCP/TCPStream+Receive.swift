@@ -179,55 +179,23 @@ extension TCPStream {
     /// that byte, which is then read as the end of the region.
     private func read(_ fd: Int32, cursor: inout Connection.ReceiveCursor, urgentPending: Bool, maxLength: Int) -> ReceiveAttempt {
         var urgent = false
-        var mark = false
         if urgentPending && !cursor.urgentMode {
             // Everything up to the urgent pointer is urgent data: a new region starts here.
             cursor.urgentMode = true
             urgent = true
         }
-        var count = 0
-        var failure = 0
-        let data = [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, initialized in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            if urgentPending && Sys.atMark(fd) == 1 {
-                // The next byte is the last urgent byte: it ends the region by itself.
-                let n = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<1]), flags: Sys.msgDontWait)
-                if n == 1 {
-                    count = 1
-                    mark = true
-                } else {
-                    failure = n
-                }
-                initialized = count
-                return
-            }
-            let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
-            guard n > 0 else {
-                failure = n
-                initialized = 0
-                return
-            }
-            count = n
-            if urgentPending && n < maxLength && Sys.atMark(fd) == 1 {
-                // The read stopped right before the last urgent byte: take it too.
-                let m = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[n..<(n + 1)]), flags: Sys.msgDontWait)
-                if m == 1 {
-                    count += 1
-                    mark = true
-                }
-            }
-            initialized = count
-        }
-        if count == 0 {
+        var segment = SegmentRead(fd: fd, urgentPending: urgentPending)
+        let data = ByteArray.make(capacity: maxLength, from: &segment)
+        if segment.count == 0 {
             if urgent { cursor.urgentMode = false }
-            if failure == 0 { return .endOfStream(errorPending: false) }
-            return failure == Errno.again ? .wait : .failed(failure)
+            if segment.failure == 0 { return .endOfStream(errorPending: false) }
+            return segment.failure == Errno.again ? .wait : .failed(segment.failure)
         }
-        if mark {
+        if segment.mark {
             if !cursor.urgentMode { urgent = true }
             cursor.urgentMode = false
         }
-        return .data(TCPReceived(data: data, urgent: urgent, mark: mark))
+        return .data(TCPReceived(data: data, urgent: urgent, mark: segment.mark))
     }
 
     /// End of stream: `connectionClosing`, unless the connection was reset or aborted (the
@@ -266,5 +234,47 @@ extension TCPStream {
                 if isCurrent(connection, state) { deliverClosing(connection) }
             }
         }
+    }
+}
+
+/// One non-blocking read into a receive's result, stopping at the urgent mark.
+private struct SegmentRead: ByteSource {
+    let fd: Int32
+    /// Urgent data is pending: the read ends with the last urgent byte, if it reaches it.
+    let urgentPending: Bool
+    /// Bytes read; 0 with `failure` 0: end of stream.
+    var count = 0
+    /// The read's negative errno, if it failed.
+    var failure = 0
+    /// The last byte read is the last urgent byte.
+    var mark = false
+
+    mutating func fill(_ raw: UnsafeMutableRawBufferPointer) -> Int {
+        if urgentPending && Sys.atMark(fd) == 1 {
+            // The next byte is the last urgent byte: it ends the region by itself.
+            let n = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<1]), flags: Sys.msgDontWait)
+            if n == 1 {
+                count = 1
+                mark = true
+            } else {
+                failure = n
+            }
+            return count
+        }
+        let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
+        guard n > 0 else {
+            failure = n
+            return 0
+        }
+        count = n
+        if urgentPending && n < raw.count && Sys.atMark(fd) == 1 {
+            // The read stopped right before the last urgent byte: take it too.
+            let m = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[n..<(n + 1)]), flags: Sys.msgDontWait)
+            if m == 1 {
+                count += 1
+                mark = true
+            }
+        }
+        return count
     }
 }

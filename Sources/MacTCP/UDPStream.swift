@@ -184,12 +184,9 @@ public final class UDPStream: Sendable {
     /// One non-blocking recvfrom. A pending ICMP error makes it fail once; the error queue
     /// is then drained (reporting the error) and the read goes on.
     private func receiveOne(_ fd: Int32) -> ReadOutcome {
-        var sender = Sys.Endpoint.none
-        var length = 0
-        let data = [UInt8](unsafeUninitializedCapacity: 65536) { buffer, initialized in
-            (length, sender) = Sys.receiveFrom(fd, UnsafeMutableRawBufferPointer(buffer), flags: Sys.msgDontWait)
-            initialized = max(length, 0)
-        }
+        var read = DatagramRead(fd: fd)
+        let data = ByteArray.make(capacity: 65536, from: &read)
+        let (length, sender) = (read.length, read.sender)
         if length >= 0 {
             return .datagram(UDPDatagram(data: data, remoteHost: sender.host, remotePort: sender.port))
         }
@@ -381,5 +378,18 @@ extension UDPStream: ReactorHandler {
                 delivery.post(.dataArrival)
             }
         }
+    }
+}
+
+/// One non-blocking `recvfrom` into a datagram's bytes.
+private struct DatagramRead: ByteSource {
+    let fd: Int32
+    /// The datagram's length, or the negative errno.
+    var length = 0
+    var sender = Sys.Endpoint.none
+
+    mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
+        (length, sender) = Sys.receiveFrom(fd, buffer, flags: Sys.msgDontWait)
+        return length
     }
 }
