@@ -75,7 +75,8 @@ public struct TCPOpenOptions: Sendable {
 
     /// Checks the ranges; throws ``MacTCPError/invalidLength`` naming the bad field.
     func validate(operation: String) throws(MacTCPError) {
-        if ulpTimeout <= .zero || ulpTimeout > .seconds(2_147_483) {
+        let attoseconds = ulpTimeout.attoseconds
+        if attoseconds <= 0 || attoseconds > Self.maximumULPAttoseconds {
             throw MacTCPError.invalidLength.with(
                 operation: operation,
                 detail: "options.ulpTimeout must be positive and at most 2147483 seconds, not \(ulpTimeout)"
@@ -89,9 +90,12 @@ public struct TCPOpenOptions: Sendable {
         }
     }
 
+    /// The longest ULP timeout, 2,147,483 s (`TCP_USER_TIMEOUT` counts milliseconds in 32
+    /// bits), in attoseconds, made once.
+    private static let maximumULPAttoseconds = Duration.seconds(2_147_483).attoseconds
+
     /// The ULP timeout in whole milliseconds (at least 1).
     var ulpMilliseconds: Int32 {
-        let (seconds, attoseconds) = ulpTimeout.components
-        return Int32(clamping: max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000))
+        Int32(clamping: max(1, ulpTimeout.wholeNanoseconds / 1_000_000))
     }
 }

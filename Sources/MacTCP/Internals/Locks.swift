@@ -112,7 +112,7 @@ struct ConditionLock<Value>: @unchecked Sendable {
             let condition = Self.condition(primitives)
             pthread_mutex_lock(mutex)
             defer { pthread_mutex_unlock(mutex) }
-            let recheckNanoseconds = recheck.map(Deadline.nanoseconds)
+            let recheckNanoseconds = recheck.map(\.wholeNanoseconds)
             while true {
                 if let result = try body(&value.pointee) { return result }
                 let now = Deadline.monotonicNow()
@@ -165,7 +165,7 @@ struct Deadline: Sendable {
 
     /// A timeout of zero means "wait without limit", as in MacTCP.
     init(timeout: Duration) {
-        end = timeout == .zero ? nil : Self.monotonicNow() &+ Self.nanoseconds(timeout)
+        end = timeout.attoseconds == 0 ? nil : Self.monotonicNow() &+ timeout.wholeNanoseconds
     }
 
     /// A deadline `milliseconds` from now, made with integer arithmetic only (for the fixed
@@ -181,14 +181,6 @@ struct Deadline: Sendable {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
-    }
-
-    /// A non-negative duration in nanoseconds (timeouts are validated to at most about 68
-    /// years, far below the 584 years that fit).
-    static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        guard seconds >= 0 else { return 0 }
-        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 
     var hasPassed: Bool {

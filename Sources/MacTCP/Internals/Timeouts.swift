@@ -3,12 +3,14 @@ enum Timeouts {
     /// The longest timeout accepted: about 68 years, far beyond any use, and small enough that
     /// deadlines never overflow.
     static let maximumSeconds: Double = 2_147_483_647
-    /// The same as a `Duration`, made once (making one costs a 128-bit multiplication).
-    private static let maximum = Duration.seconds(Int64(maximumSeconds))
+    /// The same in attoseconds, made once. (Comparing `Duration`s calls into the runtime;
+    /// comparing their attoseconds is two compares of 64-bit words.)
+    private static let maximumAttoseconds = Duration.seconds(Int64(maximumSeconds)).attoseconds
 
     /// A negative `Duration` is rejected with `invalidLength`.
     static func validate(_ timeout: Duration, operation: String, argument: String = "timeout") throws(MacTCPError) {
-        if timeout < .zero || timeout > maximum {
+        let attoseconds = timeout.attoseconds
+        if attoseconds < 0 || attoseconds > maximumAttoseconds {
             throw MacTCPError.invalidLength.with(
                 operation: operation,
                 detail: "\(argument) must be zero (no limit) or positive and at most \(Int64(maximumSeconds)) seconds, not \(timeout)"
@@ -26,5 +28,22 @@ enum Timeouts {
             )
         }
         return .nanoseconds(Int64((seconds * 1e9).rounded(.up)))
+    }
+}
+
+extension Duration {
+    /// The duration in whole nanoseconds, rounded down: 0 when negative, `UInt64.max` when
+    /// more than about 584 years.
+    ///
+    /// `components` (and so `Duration`'s own conversions) divides a 128-bit count of
+    /// attoseconds by 10^18 in software on every call; here one division of the 128-bit
+    /// count by 10^9 gives the nanoseconds, with a quotient that fits in 64 bits.
+    var wholeNanoseconds: UInt64 {
+        let attoseconds = self.attoseconds
+        guard attoseconds > 0 else { return 0 }
+        let magnitude = UInt128(bitPattern: attoseconds)
+        let high = UInt64(truncatingIfNeeded: magnitude >> 64)
+        guard high < 1_000_000_000 else { return .max }
+        return UInt64(1_000_000_000).dividingFullWidth((high: high, low: UInt64(truncatingIfNeeded: magnitude))).quotient
     }
 }
