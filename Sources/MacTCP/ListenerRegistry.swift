@@ -70,8 +70,8 @@ final class ListenerRegistry: Sendable {
     }
 
     /// One port's listener and the streams waiting on it, oldest first. A class so that the
-    /// table's lock changes it in place: a copy of the waiters (weak references) would cost
-    /// a side-table update per waiter on every passive open and every connection.
+    /// table's lock changes it in place: a copy of the waiting list would cost a retain per
+    /// waiter on every passive open and every connection.
     ///
     /// Every `var` is used only under the table's lock, which already keeps accesses apart:
     /// `@exclusivity(unchecked)` drops the runtime's access tracking (a call into the runtime
