@@ -17,13 +17,23 @@ enum ByteArray {
     /// `_copyContents(initializing:)`, the customisation point behind
     /// `UnsafeMutableBufferPointer.initialize(from:)`, which here is the read. (A source type
     /// rather than a closure: a closure with captures stored for the call gets a heap context.)
+    ///
+    /// Should a standard library fill arrays without `_copyContents`, or offer it less room
+    /// than `capacity`, the read is not made there (a read into no room would look like the
+    /// end of the stream) and is made through `Array(unsafeUninitializedCapacity:)` instead.
     static func make<Source: ByteSource>(capacity: Int, from source: inout Source) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(capacity)
+        var filled = false
         withUnsafeMutablePointer(to: &source) { source in
-            bytes.append(contentsOf: Filler(capacity: capacity, source: source))
+            withUnsafeMutablePointer(to: &filled) { filled in
+                bytes.append(contentsOf: Filler(capacity: capacity, source: source, filled: filled))
+            }
         }
-        return bytes
+        if filled { return bytes }
+        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+            initialized = Swift.min(Swift.max(source.fill(UnsafeMutableRawBufferPointer(buffer)), 0), capacity)
+        }
     }
 }
 
@@ -31,13 +41,17 @@ enum ByteArray {
 private struct Filler<Source: ByteSource>: Sequence, IteratorProtocol {
     let capacity: Int
     let source: UnsafeMutablePointer<Source>
+    /// Set once the read has been made here.
+    let filled: UnsafeMutablePointer<Bool>
 
     var underestimatedCount: Int { 0 }
 
     mutating func next() -> UInt8? { nil }
 
     func _copyContents(initializing buffer: UnsafeMutableBufferPointer<UInt8>) -> (Filler, Int) {
-        let room = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<Swift.min(capacity, buffer.count)])
-        return (self, Swift.min(Swift.max(source.pointee.fill(room), 0), room.count))
+        guard buffer.count >= capacity, !filled.pointee else { return (self, 0) }
+        filled.pointee = true
+        let room = UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[..<capacity])
+        return (self, Swift.min(Swift.max(source.pointee.fill(room), 0), capacity))
     }
 }
