@@ -40,10 +40,15 @@ struct AsyncTests {
             #expect(try await pair.stream.receive(timeout: 5, maxLength: 6) == TCPReceived(data: Array("6789".utf8), urgent: false, mark: true))
             #expect(try await pair.stream.receive(timeout: 5) == TCPReceived(data: Array("after".utf8), urgent: false, mark: false))
             let stream = pair.stream
+            let begun = Clock.now
             let waiting = Task(executorPreference: TestExecutor.shared) { try await stream.receive(timeout: 5) }
-            try await Task.sleep(for: .milliseconds(50))
+            await TestExecutor.sleep(for: .milliseconds(50))
+            let sent = Clock.now - begun
             try pair.peer.sendUrgent(Array("!".utf8))
-            #expect(try await waiting.value == TCPReceived(data: Array("!".utf8), urgent: true, mark: true))
+            #expect(
+                try await waiting.value == TCPReceived(data: Array("!".utf8), urgent: true, mark: true),
+                "the urgent byte was sent \(sent) s after the receive began"
+            )
         }
     }
 
@@ -52,10 +57,14 @@ struct AsyncTests {
         try await withTaskExecutorPreference(TestExecutor.shared) {
             let pair = try activePair()
             let stream = pair.stream
+            let begun = Clock.now
             let waiting = Task(executorPreference: TestExecutor.shared) { try await stream.receive(timeout: 5) }
-            try await Task.sleep(for: .milliseconds(50))
+            await TestExecutor.sleep(for: .milliseconds(50))
+            let sent = Clock.now - begun
             pair.peer.reset()
-            await #expect(throws: MacTCPError.connectionTerminated) { try await waiting.value }
+            await #expect(throws: MacTCPError.connectionTerminated, "the reset was sent \(sent) s after the receive began") {
+                try await waiting.value
+            }
             await #expect(throws: MacTCPError.connectionTerminated) { try await stream.send("x") }
         }
     }
@@ -158,7 +167,7 @@ struct AsyncCancellationTests {
             let pair = try activePair()
             let stream = pair.stream
             let task = Task(executorPreference: TestExecutor.shared) { try await stream.receive(timeout: .zero) }
-            try await Task.sleep(for: .milliseconds(100))
+            await TestExecutor.sleep(for: .milliseconds(100))
             let (latency, result) = await Self.cancel(task)
             #expect(latency < 0.1, "cancellation took \(latency) s")
             #expect(throws: CancellationError.self) { try result.get() }
@@ -176,7 +185,7 @@ struct AsyncCancellationTests {
             try stream.passiveOpen()
             let port = stream.getSockName().port
             let task = Task(executorPreference: TestExecutor.shared) { try await stream.wait() }
-            try await Task.sleep(for: .milliseconds(100))
+            await TestExecutor.sleep(for: .milliseconds(100))
             let (latency, result) = await Self.cancel(task)
             #expect(latency < 0.1, "cancellation took \(latency) s")
             #expect(throws: CancellationError.self) { try result.get() }
@@ -208,7 +217,7 @@ struct AsyncCancellationTests {
             let stream = try TCPStream()
             let port = listener.localPort
             let task = Task(executorPreference: TestExecutor.shared) { try await stream.activeOpen(host: IPv4.loopback, remotePort: port, timeout: 30) }
-            try await Task.sleep(for: .milliseconds(200))
+            await TestExecutor.sleep(for: .milliseconds(200))
             let (latency, result) = await Self.cancel(task)
             #expect(latency < 0.1, "cancellation took \(latency) s")
             #expect(throws: CancellationError.self) { try result.get() }
@@ -229,9 +238,9 @@ struct AsyncCancellationTests {
             try await stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
             let peer = try listener.accept()
             let big = Task(executorPreference: TestExecutor.shared) { try await stream.send([UInt8](repeating: 1, count: 20_000_000)) }
-            try await Task.sleep(for: .milliseconds(200))
+            await TestExecutor.sleep(for: .milliseconds(200))
             let queued = Task(executorPreference: TestExecutor.shared) { try await stream.send("never") }
-            try await Task.sleep(for: .milliseconds(50))
+            await TestExecutor.sleep(for: .milliseconds(50))
             let (queuedLatency, queuedResult) = await Self.cancel(queued)
             #expect(queuedLatency < 0.1)
             #expect(throws: CancellationError.self) { try queuedResult.get() }
@@ -260,7 +269,7 @@ struct AsyncCancellationTests {
             let peer = try listener.accept()
             try await stream.send([UInt8](repeating: 2, count: 100_000))
             let task = Task(executorPreference: TestExecutor.shared) { try await stream.close() }
-            try await Task.sleep(for: .milliseconds(200))
+            await TestExecutor.sleep(for: .milliseconds(200))
             let (latency, result) = await Self.cancel(task)
             #expect(latency < 0.1, "cancellation took \(latency) s")
             #expect(throws: CancellationError.self) { try result.get() }

@@ -60,7 +60,7 @@ struct ReadmeExampleTests {
                     do {
                         return try await echoClient(port: port, message: "message \(index)")
                     } catch let error as MacTCPError where error == .openFailed || error == .connectionTerminated {
-                        try await Task.sleep(for: .milliseconds(20))
+                        await TestExecutor.sleep(for: .milliseconds(20))
                     }
                 }
                 throw PeerError(description: "client \(index) was never served")

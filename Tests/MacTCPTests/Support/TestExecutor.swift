@@ -22,3 +22,27 @@ final class TestExecutor: TaskExecutor, Sendable {
         }
     }
 }
+
+extension TestExecutor {
+    /// Sleeps for `duration` without Swift's cooperative pool, for tests on this executor.
+    ///
+    /// `Task.sleep` resumes the task through the pool: while blocking jobs are queued there
+    /// (the synchronous suites, all started at once), a 50 ms sleep was measured to take 0.9 s
+    /// with 40 of them, and in a sanitizer run of the whole suite the pool was held for 25 s.
+    /// A test that slept 50 ms before making the peer reset the connection or send an urgent
+    /// byte then did so only after the async receive waiting for it had timed out
+    /// (`AsyncTests.reset` and `AsyncTests.urgent`, about one sanitizer run in ten). A
+    /// continuation resumed from the timer of a serial queue of its own (which, as
+    /// ``enqueue(_:)``'s, runs on an overcommitting thread) resumes the task on this executor
+    /// on time: 50 ms, also with the pool blocked. (`DispatchQueue.global()` is the pool's own
+    /// threads: 0.9 s.)
+    static func sleep(for duration: Duration) async {
+        let (seconds, attoseconds) = duration.components
+        let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue(label: "MacTCPTests.sleep").asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
+                continuation.resume()
+            }
+        }
+    }
+}
