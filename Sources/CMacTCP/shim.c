@@ -3,7 +3,10 @@
 
 #include <errno.h>
 #include <string.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -89,6 +92,57 @@ int mt_take_socket_error(int fd) {
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return -errno;
     return err;
+}
+
+// A system call without glibc's wrapper: the result, or -errno.
+#if defined(__x86_64__)
+static inline long raw_syscall6(long number, long a, long b, long c, long d, long e, long f) {
+    long result;
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    __asm__ volatile("syscall"
+                     : "=a"(result)
+                     : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+#else
+static inline long raw_syscall6(long number, long a, long b, long c, long d, long e, long f) {
+    long result = syscall(number, a, b, c, d, e, f);
+    return result < 0 ? -errno : result;
+}
+#endif
+
+long mt_send(int fd, const void *buf, size_t len, int flags) {
+    return raw_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0);
+}
+
+long mt_recv(int fd, void *buf, size_t len, int flags) {
+    return raw_syscall6(SYS_recvfrom, fd, (long)buf, (long)len, flags, 0, 0);
+}
+
+static int raw_poll(struct pollfd *fds, unsigned long count, int timeout_ms) {
+#ifdef SYS_poll
+    return (int)raw_syscall6(SYS_poll, (long)fds, (long)count, timeout_ms, 0, 0, 0);
+#else
+    struct timespec limit = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    return (int)raw_syscall6(SYS_ppoll, (long)fds, (long)count, timeout_ms < 0 ? 0 : (long)&limit, 0, 0, 0);
+#endif
+}
+
+int mt_poll1(int fd, short events, int timeout_ms) {
+    struct pollfd entry = {fd, events, 0};
+    int n = raw_poll(&entry, 1, timeout_ms);
+    if (n <= 0) return n;
+    return (unsigned short)entry.revents;
+}
+
+int mt_poll2(int fd, short events, int waker) {
+    struct pollfd entries[2] = {{fd, events, 0}, {waker, POLLIN, 0}};
+    int n = raw_poll(entries, 2, -1);
+    if (n < 0) return n;
+    return (unsigned short)entries[0].revents;
 }
 
 int mt_enable_ack_reports(int fd) {

@@ -2,9 +2,11 @@ import Synchronization
 
 /// One connection of a stream: its socket and what the library knows about it.
 ///
-/// `@unchecked Sendable`: the `let` properties are immutable and the two locked properties
-/// synchronise themselves; every `var` is read and written only while the owning stream's
-/// state lock (`TCPStream.core`) is held.
+/// `@unchecked Sendable`: the `let` properties are immutable and the locked property
+/// synchronises itself; the send counters are touched only by the thread holding the send
+/// turn (`sending`, taken and given back under the state lock, which orders one holder's
+/// accesses before the next one's); every other `var` is read and written only while the
+/// owning stream's state lock (`TCPStream.core`) is held.
 final class Connection: @unchecked Sendable {
     /// How a connection ended.
     enum End: Equatable {
@@ -12,14 +14,6 @@ final class Connection: @unchecked Sendable {
         case graceful
         /// Reset, timed out or failed; pending calls get `connectionTerminated`.
         case abnormal(TCPTerminationReason)
-    }
-
-    /// What only the sender holding the send turn touches (the lock makes it safe to read).
-    struct SendCounters {
-        /// Bytes handed to the kernel on this connection.
-        var written: UInt64 = 0
-        /// Whether acknowledgement reports are enabled on the socket.
-        var ackReportsEnabled = false
     }
 
     /// What only the (serialised) receivers touch.
@@ -35,10 +29,14 @@ final class Connection: @unchecked Sendable {
     let passive: Bool
     let epoch: UInt64
 
-    /// The send counters; see `sending` for the turn that serialises sends.
-    let sendLock = Lock(SendCounters())
     /// Serialises receives (urgent-region bookkeeping needs one reader at a time).
     let receiveLock = Lock(ReceiveCursor())
+
+    // Touched only by the holder of the send turn:
+    /// Bytes handed to the kernel on this connection.
+    var written: UInt64 = 0
+    /// Whether acknowledgement reports are enabled on the socket.
+    var ackReportsEnabled = false
 
     // Guarded by the stream's state lock:
     /// The reactor registration, made only when something needs the reactor.

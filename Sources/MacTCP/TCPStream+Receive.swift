@@ -94,7 +94,7 @@ extension TCPStream {
         let operation = "receive"
         try Timeouts.validate(timeout, operation: operation)
         let connection = try core.withLock { state throws(MacTCPError) -> Connection in
-            let connection = try usableConnection(state, operation, closedOK: true)
+            let connection = try usableConnection(&state, operation, closedOK: true)
             if maxLength < 1 {
                 throw MacTCPError.invalidLength.with(operation: operation, detail: "maxLength must be at least 1, not \(maxLength)")
             }
@@ -249,6 +249,7 @@ private struct SegmentRead: ByteSource {
     /// The last byte read is the last urgent byte.
     var mark = false
 
+    @inline(__always)
     mutating func fill(_ raw: UnsafeMutableRawBufferPointer) -> Int {
         if urgentPending && Sys.atMark(fd) == 1 {
             // The next byte is the last urgent byte: it ends the region by itself.

@@ -218,7 +218,7 @@ extension TCPStream {
             if result > 0 {
                 sent += result
                 offset += result
-                connection.sendLock.withLock { $0.written += UInt64(result) }
+                connection.written += UInt64(result)
                 if let piece = current, piece.range.lowerBound + offset >= piece.range.upperBound {
                     index += 1
                     offset = 0
@@ -234,7 +234,7 @@ extension TCPStream {
 
         /// The count of bytes written on the connection that the acknowledgement must reach.
         func target(_ connection: Connection) -> UInt64 {
-            connection.sendLock.withLock { $0.written }
+            connection.written
         }
     }
 
@@ -269,16 +269,14 @@ extension TCPStream {
     /// Turns on the kernel's acknowledgement reports the first time a send waits for them.
     private func prepareAckReports(_ waitForAck: Bool, _ connection: Connection) {
         guard waitForAck else { return }
-        let enable = connection.sendLock.withLock { counters -> UInt64? in
-            counters.ackReportsEnabled ? nil : counters.written
-        }
+        let enable = connection.ackReportsEnabled ? nil : connection.written
         core.withLock { state in
             if isCurrent(connection, state) { watch(connection, EpollEvents.errors) }
         }
         guard let base = enable else { return }
         let enabled = connection.descriptor.withDescriptor { Sys.enableAckReports($0) } ?? -EBADF
         guard enabled >= 0 else { return }
-        connection.sendLock.withLock { $0.ackReportsEnabled = true }
+        connection.ackReportsEnabled = true
         core.withLock { _ in
             connection.ackBase = base
             connection.ackedThrough = max(connection.ackedThrough, base)

@@ -240,7 +240,9 @@ public final class TCPStream: Sendable {
 
     /// The connection a data call may use, or the MacTCP error for the stream's state.
     /// `closedOK`: receiving stays allowed after our own close and after a graceful end.
-    func usableConnection(_ state: State, _ operation: String, closedOK: Bool) throws(MacTCPError) -> Connection {
+    /// (`inout` though it only reads: every send and receive asks, and a `State` passed by
+    /// value, `borrowing` included, is copied whole for the call.)
+    func usableConnection(_ state: inout State, _ operation: String, closedOK: Bool) throws(MacTCPError) -> Connection {
         try checkNotReleased(state, operation)
         switch state.phase {
         case .idle:
@@ -276,7 +278,7 @@ public final class TCPStream: Sendable {
     ) throws(MacTCPError) -> T {
         do {
             return try core.withLock { state throws(MacTCPError) -> T in
-                try body(try usableConnection(state, operation, closedOK: closedOK), &state)
+                try body(try usableConnection(&state, operation, closedOK: closedOK), &state)
             }
         } catch where error.code == MacTCPError.connectionClosing.code {
             let current = core.withLock { state -> Connection? in
@@ -286,7 +288,7 @@ public final class TCPStream: Sendable {
             guard let current else { throw error }
             observe(current, reported: 0, forceAll: true)
             return try core.withLock { state throws(MacTCPError) -> T in
-                try body(try usableConnection(state, operation, closedOK: closedOK), &state)
+                try body(try usableConnection(&state, operation, closedOK: closedOK), &state)
             }
         }
     }

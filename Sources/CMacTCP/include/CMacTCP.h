@@ -90,6 +90,25 @@ int mt_at_mark(int fd);
 /// SO_ERROR: takes (and so clears) the socket's pending error; returns it (0: none).
 int mt_take_socket_error(int fd);
 
+// MARK: the data path
+
+// send, recv and poll as plain system calls. glibc's wrappers of these are cancellation
+// points: in a multi-threaded process (every process using the library: the reactor is a
+// thread) each one switches the thread's cancellation type before and after the call. The
+// library's threads are never cancelled, and a thread cancelled inside a receive or a send
+// would leave the stream's locks held, so the data path skips that work.
+
+/// send(2) with `flags`; the bytes taken, or -errno.
+long mt_send(int fd, const void *buf, size_t len, int flags);
+/// recv(2) with `flags`; the bytes read (0: end of stream), or -errno.
+long mt_recv(int fd, void *buf, size_t len, int flags);
+/// poll(2) on one descriptor: its returned events, 0 on timeout, or -errno (-EINTR included).
+/// `timeout_ms` -1 waits without limit.
+int mt_poll1(int fd, short events, int timeout_ms);
+/// poll(2) on `fd` and, without a time limit, on `waker` (which only wakes the caller):
+/// `fd`'s returned events (0 for none), or -errno (-EINTR included).
+int mt_poll2(int fd, short events, int waker);
+
 // MARK: sending and the error queue
 
 /// Enables acknowledgement reports with byte offsets (SO_TIMESTAMPING with OPT_ID,

@@ -156,8 +156,12 @@ enum Sys {
         return result < 0 ? nil : endpoint(address)
     }
 
+    /// send() on a stream socket (not a cancellation point: see the C shim).
     static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, flags: Int32) -> Int {
-        retrying { Glibc.send(fd, buffer.baseAddress, buffer.count, flags) }
+        while true {
+            let result = mt_send(fd, buffer.baseAddress, buffer.count, flags)
+            if result != -Int(EINTR) { return result }
+        }
     }
 
     static func sendReportingAck(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, flags: Int32) -> Int {
@@ -167,36 +171,28 @@ enum Sys {
         }
     }
 
+    /// recv() on a stream socket (not a cancellation point: see the C shim).
     static func receive(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> Int {
-        retrying { recv(fd, buffer.baseAddress, buffer.count, flags) }
+        while true {
+            let result = mt_recv(fd, buffer.baseAddress, buffer.count, flags)
+            if result != -Int(EINTR) { return result }
+        }
     }
 
     /// poll() on one descriptor; returns the returned events, 0 on timeout, or -errno.
     /// `timeoutMilliseconds` -1 waits without limit. EINTR returns 0 so that the caller
     /// recomputes its deadline and polls again.
     static func poll(_ fd: Int32, events: Int16, timeoutMilliseconds: Int32) -> Int {
-        var entry = pollfd(fd: fd, events: events, revents: 0)
-        let result = Glibc.poll(&entry, 1, timeoutMilliseconds)
-        if result < 0 {
-            let error = Glibc.errno
-            return error == EINTR ? 0 : -Int(error)
-        }
-        return result == 0 ? 0 : Int(UInt16(bitPattern: entry.revents))
+        let result = mt_poll1(fd, events, timeoutMilliseconds)
+        return result == -EINTR ? 0 : Int(result)
     }
 
     /// poll() on two descriptors without a time limit (the second one only wakes the caller);
     /// returns the first one's events, 0 for none, or -errno. EINTR returns 0: the caller
     /// looks again.
     static func poll(_ fd: Int32, events: Int16, orWakeOn waker: Int32) -> Int {
-        var entries = (pollfd(fd: fd, events: events, revents: 0), pollfd(fd: waker, events: Int16(POLLIN), revents: 0))
-        let result = withUnsafeMutableBytes(of: &entries) { raw in
-            Glibc.poll(raw.baseAddress!.assumingMemoryBound(to: pollfd.self), 2, -1)
-        }
-        if result < 0 {
-            let error = Glibc.errno
-            return error == EINTR ? 0 : -Int(error)
-        }
-        return Int(UInt16(bitPattern: entries.0.revents))
+        let result = mt_poll2(fd, events, waker)
+        return result == -EINTR ? 0 : Int(result)
     }
 
     /// A new non-blocking, close-on-exec eventfd, or -errno.
