@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <string.h>
 #include <poll.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <sys/epoll.h>
@@ -94,9 +93,16 @@ int mt_take_socket_error(int fd) {
     return err;
 }
 
-// A system call without glibc's wrapper: the result, or -errno.
-#if defined(__x86_64__)
-static inline long raw_syscall6(long number, long a, long b, long c, long d, long e, long f) {
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+
+// send, recv and poll as system calls without glibc's wrappers (see the header), on x86_64.
+// Under a sanitizer, and elsewhere, the wrappers stay: ThreadSanitizer orders a send before
+// the receive of its bytes, and AddressSanitizer checks the buffers, by intercepting them.
+#if defined(__x86_64__) && !__has_feature(thread_sanitizer) && !__has_feature(address_sanitizer)
+// The result, or -errno.
+static inline long raw_syscall(long number, long a, long b, long c, long d, long e, long f) {
     long result;
     register long r10 __asm__("r10") = d;
     register long r8 __asm__("r8") = e;
@@ -107,29 +113,31 @@ static inline long raw_syscall6(long number, long a, long b, long c, long d, lon
                      : "rcx", "r11", "memory");
     return result;
 }
-#else
-static inline long raw_syscall6(long number, long a, long b, long c, long d, long e, long f) {
-    long result = syscall(number, a, b, c, d, e, f);
-    return result < 0 ? -errno : result;
-}
-#endif
 
 long mt_send(int fd, const void *buf, size_t len, int flags) {
-    return raw_syscall6(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0);
+    return raw_syscall(SYS_sendto, fd, (long)buf, (long)len, flags, 0, 0);
 }
 
 long mt_recv(int fd, void *buf, size_t len, int flags) {
-    return raw_syscall6(SYS_recvfrom, fd, (long)buf, (long)len, flags, 0, 0);
+    return raw_syscall(SYS_recvfrom, fd, (long)buf, (long)len, flags, 0, 0);
 }
 
 static int raw_poll(struct pollfd *fds, unsigned long count, int timeout_ms) {
-#ifdef SYS_poll
-    return (int)raw_syscall6(SYS_poll, (long)fds, (long)count, timeout_ms, 0, 0, 0);
-#else
-    struct timespec limit = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
-    return (int)raw_syscall6(SYS_ppoll, (long)fds, (long)count, timeout_ms < 0 ? 0 : (long)&limit, 0, 0, 0);
-#endif
+    return (int)raw_syscall(SYS_poll, (long)fds, (long)count, timeout_ms, 0, 0, 0);
 }
+#else
+long mt_send(int fd, const void *buf, size_t len, int flags) {
+    ssize_t n = send(fd, buf, len, flags);
+    return n < 0 ? -errno : n;
+}
+
+long mt_recv(int fd, void *buf, size_t len, int flags) {
+    ssize_t n = recv(fd, buf, len, flags);
+    return n < 0 ? -errno : n;
+}
+
+static int raw_poll(struct pollfd *fds, unsigned long count, int timeout_ms) { RET(poll(fds, count, timeout_ms)); }
+#endif
 
 int mt_poll1(int fd, short events, int timeout_ms) {
     struct pollfd entry = {fd, events, 0};
