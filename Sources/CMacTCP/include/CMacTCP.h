@@ -94,10 +94,10 @@ int mt_take_socket_error(int fd);
 
 // send, recv and poll as plain system calls (on x86_64, outside sanitizer builds). glibc's
 // wrappers of these are cancellation points: in a multi-threaded process (as a process using
-// the library mostly is: the reactor and the event threads are threads) each one switches the
-// thread's cancellation type before and after the call, about 30 instructions per call. The library's threads are never
-// cancelled, and a thread cancelled inside a receive or a send would leave the stream's locks
-// held, so the data path skips that work.
+// the library mostly is: the reactor and the event threads are threads) each one switches
+// the thread's cancellation type before and after the call, about 30 instructions per call.
+// The library's threads are never cancelled, and a thread cancelled inside a receive or a
+// send would leave the stream's locks held, so the data path skips that work.
 
 /// send(2) with `flags`; the bytes taken, or -errno.
 long mt_send(int fd, const void *buf, size_t len, int flags);

@@ -21,7 +21,6 @@ enum ByteArray {
     /// Should a standard library fill arrays without `_copyContents`, or offer it less room
     /// than `capacity`, the read is not made there (a read into no room would look like the
     /// end of the stream) and is made through `Array(unsafeUninitializedCapacity:)` instead.
-    @inline(__always)
     static func make<Source: ByteSource>(capacity: Int, from source: inout Source) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(capacity)
