@@ -30,10 +30,10 @@ enum Sys {
     }
 
     @inline(__always)
-    private static func shimRetrying(_ call: () -> Int32) -> Int32 {
+    private static func shimRetrying<R: FixedWidthInteger & SignedInteger>(_ call: () -> R) -> R {
         while true {
             let result = call()
-            if result != -EINTR { return result }
+            if result != -R(EINTR) { return result }
         }
     }
 
@@ -158,25 +158,16 @@ enum Sys {
 
     /// send() on a stream socket (not a cancellation point: see the C shim).
     static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, flags: Int32) -> Int {
-        while true {
-            let result = mt_send(fd, buffer.baseAddress, buffer.count, flags)
-            if result != -Int(EINTR) { return result }
-        }
+        shimRetrying { mt_send(fd, buffer.baseAddress, buffer.count, flags) }
     }
 
     static func sendReportingAck(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, flags: Int32) -> Int {
-        while true {
-            let result = mt_send_reporting_ack(fd, buffer.baseAddress, buffer.count, flags)
-            if result != -Int(EINTR) { return result }
-        }
+        shimRetrying { mt_send_reporting_ack(fd, buffer.baseAddress, buffer.count, flags) }
     }
 
     /// recv() on a stream socket (not a cancellation point: see the C shim).
     static func receive(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> Int {
-        while true {
-            let result = mt_recv(fd, buffer.baseAddress, buffer.count, flags)
-            if result != -Int(EINTR) { return result }
-        }
+        shimRetrying { mt_recv(fd, buffer.baseAddress, buffer.count, flags) }
     }
 
     /// poll() on one descriptor; returns the returned events, 0 on timeout, or -errno.
