@@ -1,5 +1,8 @@
 import Synchronization
 
+/// An ASR as the event queue keeps it: the event's raw value and its detail.
+typealias RawEventHandler = @Sendable (Int, Int) -> Void
+
 /// Delivers one stream's events to its ASR and to its event sequence, in order.
 ///
 /// Events for the ASR wait in the stream's own FIFO; the ``DeliveryPool``'s threads run them
@@ -8,8 +11,8 @@ import Synchronization
 /// ASR of one stream does not hold up another stream's events. Events are queued, never
 /// coalesced into a single slot, so none is dropped. An ASR may call any `TCPStream` method,
 /// blocking ones included.
-final class EventDelivery<Event: RawRepresentable & Sendable>: Sendable, DeliveryPool.Mailbox where Event.RawValue == Int {
-    typealias Handler = @Sendable (Event, Int) -> Void
+final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
+    typealias RawHandler = RawEventHandler
     typealias Sequence = AsyncStream<(event: Event, detail: Int)>
 
     /// A stream's event sequence and the continuation that feeds it.
@@ -30,21 +33,17 @@ final class EventDelivery<Event: RawRepresentable & Sendable>: Sendable, Deliver
     /// without it: the stream asks on every change of its connection.
     private let listened = Atomic<Bool>(false)
 
-    /// The ASR; read again when each event is delivered.
-    var asr: Handler? {
-        get {
-            guard let handler = listeners.withLock({ $0.handler }) else { return nil }
-            return { event, detail in handler(event.rawValue, detail) }
-        }
+    /// The ASR, taking the events' raw values; read again when each event is delivered.
+    ///
+    /// Raw, so that the streams convert their typed routine once, in code that knows the
+    /// event type: a routine passed as the generic `(Event, Int) -> Void` is wrapped in
+    /// reabstraction thunks, each a heap allocation kept for as long as the routine is set
+    /// (five per stream; a server keeps thousands of streams waiting).
+    var handler: RawHandler? {
+        get { listeners.withLock { $0.handler } }
         set {
-            let handler = newValue.map { asr in
-                { @Sendable (raw: Int, detail: Int) in
-                    // Every raw value queued here came from an Event.
-                    if let event = Event(rawValue: raw) { asr(event, detail) }
-                }
-            }
             listeners.withLock { listeners in
-                listeners.handler = handler
+                listeners.handler = newValue
                 updateListened(listeners)
             }
         }
@@ -122,7 +121,7 @@ final class EventDelivery<Event: RawRepresentable & Sendable>: Sendable, Deliver
 /// event sequence's `AsyncStream` types, about 3,000 instructions per stream); events are
 /// kept as their raw values and the sequence as an object.
 private struct DeliveryListeners {
-    typealias RawHandler = @Sendable (Int, Int) -> Void
+    typealias RawHandler = RawEventHandler
 
     enum Pending {
         /// An event's raw value and its detail.
@@ -161,5 +160,40 @@ private struct DeliveryListeners {
             }
         }
         return pending[head]
+    }
+}
+
+/// An event type whose routines the event queue keeps raw (``RawEventHandler``).
+///
+/// Each type converts its routine itself, in code that knows the type: a closure made in a
+/// generic function captures the routine in its generic form, and the conversion to that form
+/// is a reabstraction thunk, one more allocation for as long as the routine is set.
+protocol RawEvent: RawRepresentable, Sendable where RawValue == Int {
+    /// `routine` as the event queue keeps it; nil for nil.
+    static func rawRoutine(calling routine: (@Sendable (Self, Int) -> Void)?) -> RawEventHandler?
+}
+
+extension RawEvent {
+    /// A kept raw routine as the stream's typed ASR.
+    static func routine(calling raw: @escaping RawEventHandler) -> @Sendable (Self, Int) -> Void {
+        { event, detail in raw(event.rawValue, detail) }
+    }
+}
+
+extension TCPEvent: RawEvent {
+    static func rawRoutine(calling routine: (@Sendable (TCPEvent, Int) -> Void)?) -> RawEventHandler? {
+        guard let routine else { return nil }
+        return { raw, detail in
+            if let event = TCPEvent(rawValue: raw) { routine(event, detail) }
+        }
+    }
+}
+
+extension UDPEvent: RawEvent {
+    static func rawRoutine(calling routine: (@Sendable (UDPEvent, Int) -> Void)?) -> RawEventHandler? {
+        guard let routine else { return nil }
+        return { raw, detail in
+            if let event = UDPEvent(rawValue: raw) { routine(event, detail) }
+        }
     }
 }

@@ -36,9 +36,15 @@ public final class TCPStream: Sendable {
         var timer: Reactor.Timer?
     }
 
+    /// The stream's state, under `core`'s lock. Every stream has one, and a server keeps
+    /// thousands of streams waiting, so the fields are laid out small: the flags and the
+    /// address fill the phase's tail padding, and the rare passive-open failure is boxed.
     struct State {
-        var released = false
         var phase = Phase.idle
+        var released = false
+        /// Async calls have suspended on this stream: the reactor watches its data.
+        var suspendsTasks = false
+        var sockName = Sys.Endpoint.none
 
         /// The pending passive open's ticket, if one is pending.
         var pendingTicket: ListenerRegistry.Ticket? {
@@ -46,18 +52,26 @@ public final class TCPStream: Sendable {
             return nil
         }
         var epoch: UInt64 = 0
-        var sockName = Sys.Endpoint.none
-        /// The failure of the last passive open, until `wait()` reports it.
-        var passiveFailure: MacTCPError?
         /// Counts changes that async calls wait for (see `TCPStream+Changes.swift`).
         var changes: UInt64 = 0
         var waiters: [UInt64: Waiter] = [:]
         var nextWaiterID: UInt64 = 0
-        /// Async calls have suspended on this stream: the reactor watches its data.
-        var suspendsTasks = false
         /// The waker of a thread asleep in `wait()` in `poll` on the listener; every change
         /// signals it.
         var waker: Waker?
+        private var failureBox: FailureBox?
+
+        /// The failure of the last passive open, until `wait()` reports it.
+        var passiveFailure: MacTCPError? {
+            get { failureBox?.error }
+            set { failureBox = newValue.map(FailureBox.init) }
+        }
+    }
+
+    /// A passive open's failure, kept out of line (48 bytes a stream would otherwise carry).
+    final class FailureBox: Sendable {
+        let error: MacTCPError
+        init(_ error: MacTCPError) { self.error = error }
     }
 
     let core = ConditionLock(State())
@@ -101,9 +115,9 @@ public final class TCPStream: Sendable {
     ///
     /// The corresponding MacTCP field is the `notifyProc` of `TCPCreate`; in Python, `asr`.
     public var asr: (@Sendable (TCPEvent, Int) -> Void)? {
-        get { delivery.asr }
+        get { delivery.handler.map(TCPEvent.routine(calling:)) }
         set {
-            delivery.asr = newValue
+            delivery.handler = TCPEvent.rawRoutine(calling: newValue)
             core.withLock { updateDataWatch(&$0) }
         }
     }

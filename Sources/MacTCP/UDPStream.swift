@@ -100,8 +100,8 @@ public final class UDPStream: Sendable {
     ///
     /// The corresponding MacTCP field is the `notifyProc` of `UDPCreate`; in Python, `asr`.
     public var asr: (@Sendable (UDPEvent, Int) -> Void)? {
-        get { delivery.asr }
-        set { delivery.asr = newValue }
+        get { delivery.handler.map(UDPEvent.routine(calling:)) }
+        set { delivery.handler = UDPEvent.rawRoutine(calling: newValue) }
     }
 
     /// The events of this stream as an asynchronous sequence, for one consumer, from its

@@ -17,15 +17,15 @@ import Glibc
 
 /// An eventfd that wakes one sleeping thread.
 struct Waker: Sendable {
-    let fd: Int32
     /// The sleeping thread (a change it makes itself needs no signal).
     let thread: pthread_t
+    let fd: Int32
 
     /// A waker for the calling thread, or nil if the kernel refuses a descriptor (the caller
     /// then sleeps another way).
     static func make() -> Waker? {
         let fd = Sys.eventFD()
-        return fd < 0 ? nil : Waker(fd: fd, thread: pthread_self())
+        return fd < 0 ? nil : Waker(thread: pthread_self(), fd: fd)
     }
 
     /// Wakes the sleeping thread, unless the caller is that thread.
