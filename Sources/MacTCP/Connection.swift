@@ -20,6 +20,9 @@ final class Connection: @unchecked Sendable {
     struct ReceiveCursor {
         /// Inside an urgent region whose first result has been returned.
         var urgentMode = false
+        /// The last read was small, and so the next is expected to be
+        /// (``ByteArray/read(upTo:expectingSmall:from:)``).
+        var expectsSmallReads = true
     }
 
     let descriptor: Descriptor

@@ -185,7 +185,10 @@ extension TCPStream {
             urgent = true
         }
         var segment = SegmentRead(fd: fd, urgentPending: urgentPending)
-        let data = ByteArray.make(capacity: maxLength, from: &segment)
+        // Sized by the last read (a small read is copied from the stack into an array of its
+        // size, a large one made in an array of `maxLength`).
+        let data = ByteArray.read(upTo: maxLength, expectingSmall: cursor.expectsSmallReads, from: &segment)
+        if segment.count > 0 { cursor.expectsSmallReads = segment.count < ByteArray.smallRead }
         if segment.count == 0 {
             if urgent { cursor.urgentMode = false }
             if segment.failure == 0 { return .endOfStream(errorPending: false) }
@@ -270,12 +273,41 @@ private struct SegmentRead: ByteSource {
         count = n
         if urgentPending && n < raw.count && Sys.atMark(fd) == 1 {
             // The read stopped right before the last urgent byte: take it too.
-            let m = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[n..<(n + 1)]), flags: Sys.msgDontWait)
-            if m == 1 {
-                count += 1
-                mark = true
-            }
+            takeMark(UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
         }
         return count
+    }
+
+    /// Reads on after a read that filled its buffer. Linux stops a read in front of the
+    /// last urgent byte only when the read has already copied something, so a read that
+    /// starts there would run through it: at the mark, the byte is taken as the end of the
+    /// region when urgent data was pending, and otherwise left for the next receive (as the
+    /// single read would have stopped in front of it). A failure here is left for the next
+    /// receive too: the bytes read so far are the result.
+    @inline(__always)
+    mutating func fillMore(_ raw: UnsafeMutableRawBufferPointer) -> Int {
+        // A result ends with its mark.
+        if mark { return 0 }
+        let before = count
+        if Sys.atMark(fd) == 1 {
+            if urgentPending { takeMark(raw) }
+            return count - before
+        }
+        let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
+        guard n > 0 else { return 0 }
+        count += n
+        if urgentPending && n < raw.count && Sys.atMark(fd) == 1 {
+            takeMark(UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
+        }
+        return count - before
+    }
+
+    /// Reads the last urgent byte into the start of `room` (not empty) as the result's end.
+    private mutating func takeMark(_ room: UnsafeMutableRawBufferPointer) {
+        let m = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: room[..<1]), flags: Sys.msgDontWait)
+        if m == 1 {
+            count += 1
+            mark = true
+        }
     }
 }

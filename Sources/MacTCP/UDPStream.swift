@@ -392,4 +392,7 @@ private struct DatagramRead: ByteSource {
         (length, sender) = Sys.receiveFrom(fd, buffer, flags: Sys.msgDontWait)
         return length
     }
+
+    /// A datagram is one read.
+    func fillMore(_ buffer: UnsafeMutableRawBufferPointer) -> Int { 0 }
 }

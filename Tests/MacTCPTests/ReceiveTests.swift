@@ -40,6 +40,28 @@ struct ReceiveTests {
         expectMacTCPError(.invalidLength) { _ = try pair.stream.receive(timeout: 5, maxLength: 0) }
     }
 
+    @Test("a receive returns everything ready up to maxLength, whatever the size of the read before; small results hold small arrays")
+    func resultsTakeWhatIsReady() throws {
+        let pair = try activePair()
+        // A small result that follows a small one is made at its size (not maxLength's).
+        let smallAfterSmall: Set<Int> = [10, 3, 7]
+        for size in [10, 5000, 1, 3, 1024, 1025, 70000, 2, 7] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ size) }
+            try pair.peer.send(bytes)
+            try waitUntil("\(size) unread") { try pair.stream.status().amtUnreadData == size }
+            let first = try pair.stream.receive(timeout: 5)
+            let whole = first.data == Array(bytes.prefix(65536))
+            #expect(whole, "\(size) bytes ready, \(first.data.count) returned")
+            if smallAfterSmall.contains(size) {
+                #expect(first.data.capacity < 1024, "\(size) bytes held in an array of \(first.data.capacity)")
+            }
+            if size > 65536 {
+                let rest = try pair.stream.receive(timeout: 5).data
+                #expect(rest == Array(bytes[65536...]), "\(size - 65536) bytes left, \(rest.count) returned")
+            }
+        }
+    }
+
     @Test("after the peer closes and every byte is read: connectionClosing, every time")
     func endOfStream() throws {
         let log = EventLog()

@@ -65,6 +65,22 @@ struct UrgentTests {
         #expect(try pair.stream.receive(timeout: 5, maxLength: 3) == TCPReceived(data: Array("D".utf8), urgent: false, mark: true))
     }
 
+    @Test("a mark at or past a kilobyte of data, where a small read's buffer ends, ends the same result")
+    func markAtSmallReadBoundary() throws {
+        for before in [1023, 1024, 1500] {
+            let pair = try activePair()
+            let normal = (0..<before).map { UInt8(truncatingIfNeeded: $0) }
+            try pair.peer.send(normal)
+            try pair.peer.sendUrgent(Array("X".utf8))
+            try pair.peer.send("tail")
+            try waitUntil("\(before + 5) unread bytes") { try pair.stream.status().amtUnreadData == before + 5 }
+            let region = try pair.stream.receive(timeout: 5)
+            let whole = region == TCPReceived(data: normal + Array("X".utf8), urgent: true, mark: true)
+            #expect(whole, "\(before) bytes and the mark: \(region.data.count) returned, urgent \(region.urgent), mark \(region.mark)")
+            #expect(try pair.stream.receive(timeout: 5) == TCPReceived(data: Array("tail".utf8), urgent: false, mark: false))
+        }
+    }
+
     @Test("urgent data arriving while a receive waits completes that receive as urgent")
     func urgentWhileReceiveWaits() throws {
         let pair = try activePair()

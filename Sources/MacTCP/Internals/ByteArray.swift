@@ -2,10 +2,66 @@
 protocol ByteSource {
     /// Writes up to `buffer.count` bytes; returns how many (0 or less: none).
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int
+
+    /// After a `fill` that filled its whole buffer: writes up to `buffer.count` more bytes
+    /// that continue the same result, if any are ready; returns how many (0 or less: none).
+    mutating func fillMore(_ buffer: UnsafeMutableRawBufferPointer) -> Int
 }
 
 /// Byte arrays filled in place, as a receive returns them.
 enum ByteArray {
+    /// The largest read made into the stack (the most `withUnsafeTemporaryAllocation` always
+    /// takes from the stack).
+    static let smallRead = 1024
+
+    /// An array of up to `maxLength` bytes written by `source`, allocated for what the read
+    /// is expected to bring.
+    ///
+    /// Expecting a small read (or with a `maxLength` of at most ``smallRead``), the read goes
+    /// to the stack and the bytes are copied into an array of their size; a read that fills
+    /// the stack buffer goes on (``ByteSource/fillMore(_:)``) in an array of `maxLength`, so
+    /// a result holds everything that was ready, as a single read would. Otherwise the read
+    /// goes straight into an array of `maxLength`. The caller expects a small read after a
+    /// small one: small reads skip allocating `maxLength` bytes (64 KiB by default, made and
+    /// freed outside malloc's per-thread cache: about 550 instructions) and return arrays
+    /// that hold no more memory than their data; large ones skip the copy.
+    static func read<Source: ByteSource>(upTo maxLength: Int, expectingSmall: Bool, from source: inout Source) -> [UInt8] {
+        guard expectingSmall || maxLength <= smallRead else { return make(capacity: maxLength, from: &source) }
+        return withUnsafeTemporaryAllocation(byteCount: smallRead, alignment: 1) { stack in
+            let limit = Swift.min(maxLength, smallRead)
+            let count = Swift.min(Swift.max(source.fill(UnsafeMutableRawBufferPointer(rebasing: stack[..<limit])), 0), limit)
+            guard count > 0 else { return [] }
+            let first = UnsafeRawBufferPointer(rebasing: stack[..<count])
+            if count < smallRead || maxLength == count {
+                // Through `make` rather than `append(contentsOf:)` of the bytes, which costs
+                // twice as many instructions.
+                var copy = Continuation<Source>(first: first, source: nil)
+                return make(capacity: count, from: &copy)
+            }
+            return withUnsafeMutablePointer(to: &source) { source in
+                var continuation = Continuation(first: first, source: source)
+                return make(capacity: maxLength, from: &continuation)
+            }
+        }
+    }
+
+    /// Bytes already read, copied into the array, and then (with a source) what more the
+    /// source has ready.
+    private struct Continuation<Source: ByteSource>: ByteSource {
+        let first: UnsafeRawBufferPointer
+        let source: UnsafeMutablePointer<Source>?
+
+        func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
+            let count = Swift.min(first.count, buffer.count)
+            buffer.baseAddress!.copyMemory(from: first.baseAddress!, byteCount: count)
+            guard let source, count < buffer.count else { return count }
+            let more = source.pointee.fillMore(UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
+            return count + Swift.max(more, 0)
+        }
+
+        func fillMore(_ buffer: UnsafeMutableRawBufferPointer) -> Int { 0 }
+    }
+
     /// An array of at most `capacity` bytes, written by `source` straight into the array's
     /// uninitialised storage. `source` keeps whatever else the read learned.
     ///

@@ -1,102 +1,57 @@
+import CMacTCP
+
 #if canImport(Glibc)
 import Glibc
 #else
 #error("Unsupported platform")
 #endif
 
-/// A value protected by a pthread mutex.
+/// A value protected by a mutex.
 ///
-/// The library's locks are pthread mutexes, not `Synchronization.Mutex`: ThreadSanitizer
-/// sees pthread mutexes on Linux but not `Synchronization.Mutex`, and the sanitizer runs must
-/// be able to tell a race from a locked access. The value and the mutex share one heap
-/// allocation (a `ManagedBuffer`: the value in the header, the mutex in the tail), so a lock
-/// costs one allocation; a stream holds several.
+/// The mutex is the C layer's `mt_lock` (a futex lock: one atomic instruction each way
+/// without contention, where a pthread mutex costs two calls into glibc of about 25
+/// instructions each), not `Synchronization.Mutex`: the C layer is compiled with the
+/// sanitizers like the rest of the library, so ThreadSanitizer sees its atomics' ordering and
+/// can tell a race from a locked access, which it cannot for the standard library's mutex.
+/// The value and the mutex share one heap allocation (a `ManagedBuffer`: the value in the
+/// header, the mutex in the tail), so a lock costs one allocation; a stream holds several.
 ///
-/// `@unchecked Sendable`: every access to the value happens between `pthread_mutex_lock` and
-/// `pthread_mutex_unlock` of the mutex, which lives at the stable address of the buffer's
-/// tail from `init` until the buffer's `deinit`.
+/// `@unchecked Sendable`: every access to the value happens between `mt_lock_acquire` and
+/// `mt_lock_release` of the mutex, which lives at the stable address of the buffer's tail
+/// for the buffer's life.
 struct Lock<Value>: @unchecked Sendable {
-    private final class Storage: ManagedBuffer<Value, pthread_mutex_t> {
-        deinit {
-            _ = withUnsafeMutablePointerToElements { pthread_mutex_destroy($0) }
-        }
-    }
-
-    private let storage: Storage
+    private let storage: LockStorage<Value>
 
     init(_ value: Value) {
-        storage = unsafeDowncast(Storage.create(minimumCapacity: 1) { _ in value }, to: Storage.self)
-        _ = storage.withUnsafeMutablePointerToElements { pthread_mutex_init($0, nil) }
+        storage = LockStorage.make(value)
     }
 
     /// Runs `body` with exclusive access to the value.
     @inline(__always)
     func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        try storage.withUnsafeMutablePointers { value, mutex throws(E) -> R in
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body(&value.pointee)
-        }
+        try storage.withLock(body)
     }
 }
 
-/// A ``Lock`` with a condition variable, for values that threads wait on.
+/// A ``Lock`` that threads can wait on: the same mutex, with its condition variable.
 ///
 /// `Synchronization.Mutex` has no condition variable, and blocking MacTCP calls (`wait`,
 /// `close`, `send` with `waitForAck`) must sleep until the reactor or another thread changes
-/// the stream's state. This is a pthread mutex and a `CLOCK_MONOTONIC` condition variable,
-/// both in the tail of the value's buffer (one allocation).
+/// the stream's state.
 ///
 /// `@unchecked Sendable`: as ``Lock``; the value is touched only with the mutex held
-/// (`withLock`, `wait`), and the condition variable is used only with it held.
+/// (`withLock`, `wait`).
 struct ConditionLock<Value>: @unchecked Sendable {
-    private struct Primitives {
-        var mutex = pthread_mutex_t()
-        var condition = pthread_cond_t()
-    }
-
-    private final class Storage: ManagedBuffer<Value, Primitives> {
-        deinit {
-            withUnsafeMutablePointerToElements { primitives in
-                pthread_cond_destroy(ConditionLock.condition(primitives))
-                pthread_mutex_destroy(ConditionLock.mutex(primitives))
-            }
-        }
-    }
-
-    private let storage: Storage
-
-    private static func mutex(_ primitives: UnsafeMutablePointer<Primitives>) -> UnsafeMutablePointer<pthread_mutex_t> {
-        UnsafeMutableRawPointer(primitives).assumingMemoryBound(to: pthread_mutex_t.self)
-    }
-
-    private static func condition(_ primitives: UnsafeMutablePointer<Primitives>) -> UnsafeMutablePointer<pthread_cond_t> {
-        (UnsafeMutableRawPointer(primitives) + MemoryLayout<Primitives>.offset(of: \.condition)!)
-            .assumingMemoryBound(to: pthread_cond_t.self)
-    }
+    private let storage: LockStorage<Value>
 
     init(_ value: Value) {
-        storage = unsafeDowncast(Storage.create(minimumCapacity: 1) { _ in value }, to: Storage.self)
-        storage.withUnsafeMutablePointerToElements { primitives in
-            primitives.initialize(to: Primitives())
-            pthread_mutex_init(Self.mutex(primitives), nil)
-            var attributes = pthread_condattr_t()
-            pthread_condattr_init(&attributes)
-            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-            pthread_cond_init(Self.condition(primitives), &attributes)
-            pthread_condattr_destroy(&attributes)
-        }
+        storage = LockStorage.make(value)
     }
 
     /// Runs `body` with exclusive access to the value.
     @inline(__always)
     func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        try storage.withUnsafeMutablePointers { value, primitives throws(E) -> R in
-            let mutex = Self.mutex(primitives)
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            return try body(&value.pointee)
-        }
+        try storage.withLock(body)
     }
 
     /// Runs `body` under the lock until it returns a result, sleeping between tries until the
@@ -107,25 +62,18 @@ struct ConditionLock<Value>: @unchecked Sendable {
         recheck: Duration? = nil,
         _ body: (inout Value) throws(E) -> R?
     ) throws(E) -> R? {
-        try storage.withUnsafeMutablePointers { value, primitives throws(E) -> R? in
-            let mutex = Self.mutex(primitives)
-            let condition = Self.condition(primitives)
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
+        try storage.withUnsafeMutablePointers { value, lock throws(E) -> R? in
+            mt_lock_acquire(lock)
+            defer { mt_lock_release(lock) }
             let recheckNanoseconds = recheck.map(\.wholeNanoseconds)
             while true {
                 if let result = try body(&value.pointee) { return result }
                 let now = Deadline.monotonicNow()
                 if let end = deadline.end, now >= end { return nil }
-                // The condition variable's clock is CLOCK_MONOTONIC, the deadline's too.
-                var wake = deadline.end ?? .max
-                if let recheckNanoseconds { wake = min(wake, now &+ recheckNanoseconds) }
-                guard wake != .max else {
-                    pthread_cond_wait(condition, mutex)
-                    continue
-                }
-                var time = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
-                pthread_cond_timedwait(condition, mutex, &time)
+                // The lock's clock is CLOCK_MONOTONIC, the deadline's too.
+                var wake = deadline.end ?? 0
+                if let recheckNanoseconds { wake = wake == 0 ? now &+ recheckNanoseconds : min(wake, now &+ recheckNanoseconds) }
+                mt_lock_wait(lock, wake)
             }
         }
     }
@@ -133,23 +81,37 @@ struct ConditionLock<Value>: @unchecked Sendable {
     /// Wakes every thread sleeping in ``wait(until:recheck:_:)``; call only inside
     /// ``withLock(_:)`` (the caller holds the mutex).
     func broadcastWhileLocked() {
-        _ = storage.withUnsafeMutablePointerToElements { pthread_cond_broadcast(Self.condition($0)) }
+        storage.withUnsafeMutablePointerToElements { mt_lock_broadcast($0) }
     }
 
     /// Wakes one thread sleeping in ``wait(until:recheck:_:)``, after a change made under the
     /// lock that any one of the sleepers can act on. Called after the lock is released, so
     /// that the woken thread does not run straight into the held mutex; no wake-up is lost,
-    /// because a sleeper checks and starts to sleep under the mutex.
+    /// because a sleeper checks and counts itself under the mutex.
     func signalOne() {
-        _ = storage.withUnsafeMutablePointerToElements { pthread_cond_signal(Self.condition($0)) }
+        storage.withUnsafeMutablePointerToElements { mt_lock_signal($0) }
     }
 
     /// Wakes every thread sleeping in ``wait(until:recheck:_:)``.
     func broadcast() {
-        storage.withUnsafeMutablePointerToElements { primitives in
-            pthread_mutex_lock(Self.mutex(primitives))
-            pthread_cond_broadcast(Self.condition(primitives))
-            pthread_mutex_unlock(Self.mutex(primitives))
+        storage.withUnsafeMutablePointerToElements { mt_lock_broadcast($0) }
+    }
+}
+
+/// The value and its `mt_lock` in one allocation.
+private final class LockStorage<Value>: ManagedBuffer<Value, mt_lock> {
+    static func make(_ value: Value) -> LockStorage {
+        let storage = unsafeDowncast(create(minimumCapacity: 1) { _ in value }, to: LockStorage.self)
+        storage.withUnsafeMutablePointerToElements { $0.initialize(to: mt_lock()) }
+        return storage
+    }
+
+    @inline(__always)
+    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        try withUnsafeMutablePointers { value, lock throws(E) -> R in
+            mt_lock_acquire(lock)
+            defer { mt_lock_release(lock) }
+            return try body(&value.pointee)
         }
     }
 }
