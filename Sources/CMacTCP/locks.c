@@ -4,8 +4,8 @@
 // Taking it without contention is one compare-and-swap, giving it back one exchange; only a
 // release that finds 2 makes a system call. The condition is a sequence number: a sleeper
 // reads it with the mutex held, releases the mutex and sleeps while it is unchanged; a
-// signal or broadcast changes it and wakes sleepers, with a system call only when the
-// sleeper count, kept with the mutex held, says there are any.
+// signal or broadcast that finds sleepers counted changes it and wakes them, and one that
+// finds none does nothing more.
 //
 // Under ThreadSanitizer this file is instrumented like the rest of the target: the
 // acquire and release orderings of the mutex's atomics are the happens-before edges it sees.
@@ -75,15 +75,19 @@ void mt_lock_wait(mt_lock *lock, uint64_t deadline_ns) {
     __atomic_fetch_sub(&lock->sleepers, 1, __ATOMIC_SEQ_CST);
 }
 
-// A sleeper counts itself and reads the sequence before it releases the mutex; a change to
-// the state it waits for is made with the mutex held, before the signal. So a signal that
-// finds no sleeper counted comes after any sleeper could still miss that change.
+// A sleeper counts itself and reads the sequence with the mutex held; a change to the state
+// it waits for is made with the mutex held, before the signal. So a signal that finds no
+// sleeper counted comes after every would-be sleeper that could still miss the change (one
+// that takes the mutex later sees it), and needs neither to change the sequence nor to wake
+// anyone: a signal with nobody waiting, the common case, is one load.
 void mt_lock_signal(mt_lock *lock) {
+    if (__atomic_load_n(&lock->sleepers, __ATOMIC_SEQ_CST) == 0) return;
     __atomic_fetch_add(&lock->sequence, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&lock->sleepers, __ATOMIC_SEQ_CST) != 0) futex_wake(&lock->sequence, 1);
+    futex_wake(&lock->sequence, 1);
 }
 
 void mt_lock_broadcast(mt_lock *lock) {
+    if (__atomic_load_n(&lock->sleepers, __ATOMIC_SEQ_CST) == 0) return;
     __atomic_fetch_add(&lock->sequence, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&lock->sleepers, __ATOMIC_SEQ_CST) != 0) futex_wake(&lock->sequence, INT_MAX);
+    futex_wake(&lock->sequence, INT_MAX);
 }

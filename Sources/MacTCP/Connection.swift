@@ -2,11 +2,11 @@ import Synchronization
 
 /// One connection of a stream: its socket and what the library knows about it.
 ///
-/// `@unchecked Sendable`: the `let` properties are immutable and the locked property
-/// synchronises itself; the send counters are touched only by the thread holding the send
-/// turn (`sending`, taken and given back under the state lock, which orders one holder's
-/// accesses before the next one's); every other `var` is read and written only while the
-/// owning stream's state lock (`TCPStream.core`) is held.
+/// `@unchecked Sendable`: the `let` properties are immutable; the send counters are touched
+/// only by the thread holding the send turn (`sending`) and the receive cursor only by the one
+/// holding the receive turn (`receiving`), each turn taken and given back under the state
+/// lock, which orders one holder's accesses before the next one's; every other `var` is read
+/// and written only while the owning stream's state lock (`TCPStream.core`) is held.
 final class Connection: @unchecked Sendable {
     /// How a connection ended.
     enum End: Equatable {
@@ -32,8 +32,9 @@ final class Connection: @unchecked Sendable {
     let passive: Bool
     let epoch: UInt64
 
-    /// Serialises receives (urgent-region bookkeeping needs one reader at a time).
-    let receiveLock = Lock(ReceiveCursor())
+    // Touched only by the holder of the receive turn:
+    /// Where the receives are in the byte stream's urgent regions, and how large they read.
+    var receiveCursor = ReceiveCursor()
 
     // Touched only by the holder of the send turn:
     /// Bytes handed to the kernel on this connection.
@@ -46,6 +47,8 @@ final class Connection: @unchecked Sendable {
     var registration: Reactor.Registration?
     /// A send holds the turn: one caller's bytes are never interleaved with another's.
     var sending = false
+    /// A receive holds the turn: receives are served one at a time, in turn.
+    var receiving = false
     /// The events the reactor watches on this connection (with `registration`); see
     /// `TCPStream.watch(_:_:)`.
     var watched: UInt32 = 0

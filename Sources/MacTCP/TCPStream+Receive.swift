@@ -29,9 +29,21 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) throws -> TCPReceived {
-        let (connection, deadline, length) = try beginReceive(timeout: timeout, maxLength: maxLength)
+        let (connection, deadline, length, hasTurn) = try beginReceive(timeout: timeout, maxLength: maxLength)
         var result: TCPReceived?
-        defer { endReceive(connection, result) }
+        var holdsTurn = hasTurn
+        defer { endReceive(connection, result, holdsTurn: holdsTurn) }
+        if !hasTurn {
+            // Wait for the receive turn.
+            let taken = try core.wait(until: deadline) { state throws(MacTCPError) -> Bool? in
+                try checkAlive(connection, state, "receive")
+                return takeReceiveTurn(connection) ? true : nil
+            }
+            guard taken != nil else {
+                throw MacTCPError.commandTimeout.with(operation: "receive", detail: "an earlier receive held the connection until the timeout")
+            }
+            holdsTurn = true
+        }
         while true {
             let attempt = connection.descriptor.withDescriptor { fd in
                 attemptReceive(fd, connection, maxLength: length, wait: deadline.pollMilliseconds)
@@ -58,9 +70,26 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) async throws -> TCPReceived {
-        let (connection, deadline, length) = try beginReceive(timeout: timeout, maxLength: maxLength)
+        let (connection, deadline, length, hasTurn) = try beginReceive(timeout: timeout, maxLength: maxLength)
         var result: TCPReceived?
-        defer { endReceive(connection, result) }
+        var holdsTurn = hasTurn
+        defer { endReceive(connection, result, holdsTurn: holdsTurn) }
+        // Wait for the receive turn.
+        while !holdsTurn {
+            try Task.checkCancellation()
+            let seen = changeCount
+            holdsTurn = try core.withLock { state throws(MacTCPError) -> Bool in
+                try checkAlive(connection, state, "receive")
+                return takeReceiveTurn(connection)
+            }
+            if holdsTurn { break }
+            switch await change(since: seen, deadline: deadline) {
+            case .changed: continue
+            case .timedOut:
+                throw MacTCPError.commandTimeout.with(operation: "receive", detail: "an earlier receive held the connection until the timeout")
+            case .cancelled: throw CancellationError()
+            }
+        }
         while true {
             try Task.checkCancellation()
             let seen = changeCount
@@ -90,24 +119,40 @@ extension TCPStream {
         case gone
     }
 
-    private func beginReceive(timeout: Duration, maxLength: Int) throws(MacTCPError) -> (Connection, Deadline, Int) {
+    /// Checks the stream's state and the arguments before a receive, counts the receive, and
+    /// takes the receive turn if it is free (true), the common case, so one lock does all.
+    private func beginReceive(timeout: Duration, maxLength: Int) throws(MacTCPError) -> (Connection, Deadline, Int, Bool) {
         let operation = "receive"
         try Timeouts.validate(timeout, operation: operation)
-        let connection = try core.withLock { state throws(MacTCPError) -> Connection in
+        let (connection, hasTurn) = try core.withLock { state throws(MacTCPError) -> (Connection, Bool) in
             let connection = try usableConnection(&state, operation, closedOK: true)
             if maxLength < 1 {
                 throw MacTCPError.invalidLength.with(operation: operation, detail: "maxLength must be at least 1, not \(maxLength)")
             }
             connection.receivers += 1
-            return connection
+            return (connection, takeReceiveTurn(connection))
         }
-        return (connection, Deadline(timeout: timeout), min(maxLength, Self.largestRead))
+        return (connection, Deadline(timeout: timeout), min(maxLength, Self.largestRead), hasTurn)
+    }
+
+    /// Takes the receive turn if it is free. Receives are served one at a time, in the
+    /// order they take the turn: the urgent-region bookkeeping needs one reader at a time,
+    /// and MacTCP queued a stream's receives in order. Called with the state lock held.
+    private func takeReceiveTurn(_ connection: Connection) -> Bool {
+        if connection.receiving { return false }
+        connection.receiving = true
+        return true
     }
 
     /// After any receive: `.dataArrival` may come again; a mark ends the urgent region; if
-    /// data was read after the peer's FIN, `.closing` may be due (``noteIfAllRead(_:)``).
-    private func endReceive(_ connection: Connection, _ result: TCPReceived?) {
-        let peerClosed = core.withLock { _ -> Bool in
+    /// data was read after the peer's FIN, `.closing` may be due (``noteIfAllRead(_:)``); the
+    /// turn goes to a waiting receive, if any.
+    private func endReceive(_ connection: Connection, _ result: TCPReceived?, holdsTurn: Bool) {
+        let peerClosed = core.withLock { state -> Bool in
+            if holdsTurn {
+                connection.receiving = false
+                if connection.receivers > 1 { signalChange(&state) }
+            }
             connection.receivers -= 1
             connection.dataArrivalArmed = true
             if result?.urgent == true { connection.urgentDiscovered = true }
@@ -137,10 +182,10 @@ extension TCPStream {
         // until its deadline.
         let urgentPending = ready & Int(Sys.pollPri) != 0
         var attempt = ReceiveAttempt.wait
+        var cursor = connection.receiveCursor
+        defer { connection.receiveCursor = cursor }
         for _ in 0...(urgentPending ? 100 : 0) {
-            attempt = connection.receiveLock.withLock { cursor in
-                read(fd, cursor: &cursor, urgentPending: urgentPending, maxLength: maxLength)
-            }
+            attempt = read(fd, connection, cursor: &cursor, urgentPending: urgentPending, maxLength: maxLength)
             guard case .wait = attempt else { break }
         }
         if case .endOfStream = attempt { return .endOfStream(errorPending: ready & Sys.pollErr != 0) }
@@ -177,7 +222,13 @@ extension TCPStream {
     /// Reads once, applying the urgent-mark algorithm (linux-mapping §1): the kernel stops
     /// a read in front of the last urgent byte; `sockatmark` tells when the next byte is
     /// that byte, which is then read as the end of the region.
-    private func read(_ fd: Int32, cursor: inout Connection.ReceiveCursor, urgentPending: Bool, maxLength: Int) -> ReceiveAttempt {
+    private func read(
+        _ fd: Int32,
+        _ connection: Connection,
+        cursor: inout Connection.ReceiveCursor,
+        urgentPending: Bool,
+        maxLength: Int
+    ) -> ReceiveAttempt {
         var urgent = false
         if urgentPending && !cursor.urgentMode {
             // Everything up to the urgent pointer is urgent data: a new region starts here.
@@ -188,7 +239,14 @@ extension TCPStream {
         // Sized by the last read (a small read is copied from the stack into an array of its
         // size, a large one made in an array of `maxLength`).
         let data = ByteArray.read(upTo: maxLength, expectingSmall: cursor.expectsSmallReads, from: &segment)
-        if segment.count > 0 { cursor.expectsSmallReads = segment.count < ByteArray.smallRead }
+        if segment.count > 0 {
+            cursor.expectsSmallReads = segment.count < ByteArray.smallRead
+            if segment.failure < 0 {
+                // A read after the first failed: the kernel reported the connection's error
+                // there, once, so it is recorded now (the bytes read before it are the result).
+                _ = failure(segment.failure, on: connection, operation: "receive")
+            }
+        }
         if segment.count == 0 {
             if urgent { cursor.urgentMode = false }
             if segment.failure == 0 { return .endOfStream(errorPending: false) }
@@ -247,7 +305,8 @@ private struct SegmentRead: ByteSource {
     let urgentPending: Bool
     /// Bytes read; 0 with `failure` 0: end of stream.
     var count = 0
-    /// The read's negative errno, if it failed.
+    /// The read's negative errno, if it failed; with bytes read, that of a read after the
+    /// first (`EAGAIN` is not counted there).
     var failure = 0
     /// The last byte read is the last urgent byte.
     var mark = false
@@ -282,8 +341,9 @@ private struct SegmentRead: ByteSource {
     /// last urgent byte only when the read has already copied something, so a read that
     /// starts there would run through it: at the mark, the byte is taken as the end of the
     /// region when urgent data was pending, and otherwise left for the next receive (as the
-    /// single read would have stopped in front of it). A failure here is left for the next
-    /// receive too: the bytes read so far are the result.
+    /// single read would have stopped in front of it). The bytes read so far are the result
+    /// whatever happens here; a failure is kept in `failure`, as the kernel reports a
+    /// connection's error only once.
     @inline(__always)
     mutating func fillMore(_ raw: UnsafeMutableRawBufferPointer) -> Int {
         // A result ends with its mark.
@@ -294,7 +354,10 @@ private struct SegmentRead: ByteSource {
             return count - before
         }
         let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
-        guard n > 0 else { return 0 }
+        guard n > 0 else {
+            if n < 0 && n != Errno.again { failure = n }
+            return 0
+        }
         count += n
         if urgentPending && n < raw.count && Sys.atMark(fd) == 1 {
             takeMark(UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
@@ -308,6 +371,8 @@ private struct SegmentRead: ByteSource {
         if m == 1 {
             count += 1
             mark = true
+        } else if m < 0 && m != Errno.again {
+            failure = m
         }
     }
 }

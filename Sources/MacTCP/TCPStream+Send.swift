@@ -254,7 +254,7 @@ extension TCPStream {
 
     /// Throws when the connection a call works on has ended or been replaced. Called with
     /// the state lock held.
-    private func checkAlive(_ connection: Connection, _ state: State, _ operation: String) throws(MacTCPError) {
+    func checkAlive(_ connection: Connection, _ state: State, _ operation: String) throws(MacTCPError) {
         guard isCurrent(connection, state), !connection.isAbnormallyEnded else { throw terminated(operation) }
     }
 

@@ -52,6 +52,23 @@ struct AsyncTests {
         }
     }
 
+    @Test("an async receive waits for the turn of a blocking one, then gets the next data; its timeout holds meanwhile")
+    func receiveTurn() async throws {
+        try await withTaskExecutorPreference(TestExecutor.shared) {
+            let pair = try activePair()
+            let stream = pair.stream
+            let holder = Background { try stream.receive(timeout: 20).data }
+            await TestExecutor.sleep(for: .milliseconds(300))
+            await #expect(throws: MacTCPError.commandTimeout) { try await stream.receive(timeout: .milliseconds(200)) }
+            let waiting = Task(executorPreference: TestExecutor.shared) { try await stream.receive(timeout: 20).data }
+            await TestExecutor.sleep(for: .milliseconds(300))
+            try pair.peer.send("one")
+            #expect(try holder.value().get() == Array("one".utf8))
+            try pair.peer.send("two")
+            #expect(try await waiting.value == Array("two".utf8))
+        }
+    }
+
     @Test("a reset while an async receive waits: connectionTerminated")
     func reset() async throws {
         try await withTaskExecutorPreference(TestExecutor.shared) {

@@ -62,6 +62,40 @@ struct ReceiveTests {
         }
     }
 
+    @Test("concurrent receives are served in turn: the first one waiting gets the first data, the next one the next")
+    func receivesTakeTurns() throws {
+        let pair = try activePair()
+        let stream = pair.stream
+        let first = Background { try stream.receive(timeout: 10).data }
+        usleep(300_000)
+        let second = Background { try stream.receive(timeout: 10).data }
+        usleep(300_000)
+        try pair.peer.send("one")
+        #expect(try first.value().get() == Array("one".utf8))
+        usleep(100_000)
+        #expect(!second.isFinished)
+        try pair.peer.send("two")
+        #expect(try second.value().get() == Array("two".utf8))
+    }
+
+    @Test("a receive waiting for its turn times out by its own deadline, and abort ends it with the one holding the turn")
+    func receiveTurnTimeoutAndAbort() throws {
+        let pair = try activePair()
+        let stream = pair.stream
+        let holder = Background { try stream.receive(timeout: 20).data }
+        usleep(300_000)
+        let start = Clock.now
+        expectMacTCPError(.commandTimeout) { _ = try stream.receive(timeout: .milliseconds(300)) }
+        let elapsed = Clock.now - start
+        #expect(elapsed >= 0.29 && elapsed < 5)
+        #expect(!holder.isFinished)
+        let waiting = Background { try stream.receive(timeout: 20).data }
+        usleep(300_000)
+        try stream.abort()
+        #expect(throws: MacTCPError.connectionTerminated) { try holder.value().get() }
+        #expect(throws: MacTCPError.connectionTerminated) { try waiting.value().get() }
+    }
+
     @Test("after the peer closes and every byte is read: connectionClosing, every time")
     func endOfStream() throws {
         let log = EventLog()
@@ -91,6 +125,29 @@ struct ReceiveTests {
         usleep(50_000)
         #expect(try pair.stream.receive(timeout: 5).data == Array("last".utf8))
         expectMacTCPError(.connectionTerminated) { _ = try pair.stream.receive(timeout: 5) }
+    }
+
+    @Test("a reset behind unread data of every size around a small read's buffer: the data, then connectionTerminated")
+    func resetBehindData() throws {
+        for size in [1023, 1024, 1025, 3000] {
+            let pair = try activePair()  // no ASR: the receive itself decides
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0) }
+            try pair.peer.send(bytes)
+            try waitUntil("\(size) unread") { try pair.stream.status().amtUnreadData == size }
+            pair.peer.reset()
+            usleep(50_000)
+            var received: [UInt8] = []
+            var ending: MacTCPError?
+            while ending == nil {
+                do {
+                    received += try pair.stream.receive(timeout: 5, maxLength: 4096).data
+                } catch let error as MacTCPError {
+                    ending = error
+                }
+            }
+            #expect(received == bytes, "\(size) bytes sent, \(received.count) received")
+            #expect(ending == .connectionTerminated, "\(size) bytes: the receive ended with \(ending.map { "\($0)" } ?? "")")
+        }
     }
 
     @Test("a remote reset: receive and send throw connectionTerminated, .terminate(remoteAbort) once")

@@ -37,7 +37,8 @@ int mt_eventfd_signal(int fd);
 typedef struct {
     /// The mutex: 0 free, 1 held, 2 held with threads asleep on it.
     uint32_t state;
-    /// The condition: changed by every signal and broadcast, the word sleepers wait on.
+    /// The condition: changed by a signal or broadcast that finds sleepers, the word they
+    /// wait on.
     uint32_t sequence;
     /// Threads in `mt_lock_wait`.
     uint32_t sleepers;
