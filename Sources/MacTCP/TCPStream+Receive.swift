@@ -39,9 +39,7 @@ extension TCPStream {
                 try checkAlive(connection, state, "receive")
                 return takeReceiveTurn(connection) ? true : nil
             }
-            guard taken != nil else {
-                throw MacTCPError.commandTimeout.with(operation: "receive", detail: "an earlier receive held the connection until the timeout")
-            }
+            guard taken != nil else { throw Self.receiveTurnTimedOut }
             holdsTurn = true
         }
         while true {
@@ -85,8 +83,7 @@ extension TCPStream {
             if holdsTurn { break }
             switch await change(since: seen, deadline: deadline) {
             case .changed: continue
-            case .timedOut:
-                throw MacTCPError.commandTimeout.with(operation: "receive", detail: "an earlier receive held the connection until the timeout")
+            case .timedOut: throw Self.receiveTurnTimedOut
             case .cancelled: throw CancellationError()
             }
         }
@@ -133,6 +130,11 @@ extension TCPStream {
             return (connection, takeReceiveTurn(connection))
         }
         return (connection, Deadline(timeout: timeout), min(maxLength, Self.largestRead), hasTurn)
+    }
+
+    /// A receive's timeout passed while an earlier receive held the turn.
+    private static var receiveTurnTimedOut: MacTCPError {
+        MacTCPError.commandTimeout.with(operation: "receive", detail: "an earlier receive held the connection until the timeout")
     }
 
     /// Takes the receive turn if it is free. Receives are served one at a time, in the
@@ -241,7 +243,7 @@ extension TCPStream {
         let data = ByteArray.read(upTo: maxLength, expectingSmall: cursor.expectsSmallReads, from: &segment)
         if segment.count > 0 {
             cursor.expectsSmallReads = segment.count < ByteArray.smallRead
-            if segment.failure < 0 {
+            if segment.failure < 0 && segment.failure != Errno.again {
                 // A read after the first failed: the kernel reported the connection's error
                 // there, once, so it is recorded now (the bytes read before it are the result).
                 _ = failure(segment.failure, on: connection, operation: "receive")
@@ -305,8 +307,8 @@ private struct SegmentRead: ByteSource {
     let urgentPending: Bool
     /// Bytes read; 0 with `failure` 0: end of stream.
     var count = 0
-    /// The read's negative errno, if it failed; with bytes read, that of a read after the
-    /// first (`EAGAIN` is not counted there).
+    /// The negative errno of the last read that failed (with bytes read: of a read after
+    /// the first).
     var failure = 0
     /// The last byte read is the last urgent byte.
     var mark = false
@@ -315,24 +317,9 @@ private struct SegmentRead: ByteSource {
     mutating func fill(_ raw: UnsafeMutableRawBufferPointer) -> Int {
         if urgentPending && Sys.atMark(fd) == 1 {
             // The next byte is the last urgent byte: it ends the region by itself.
-            let n = Sys.receive(fd, UnsafeMutableRawBufferPointer(rebasing: raw[0..<1]), flags: Sys.msgDontWait)
-            if n == 1 {
-                count = 1
-                mark = true
-            } else {
-                failure = n
-            }
-            return count
-        }
-        let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
-        guard n > 0 else {
-            failure = n
-            return 0
-        }
-        count = n
-        if urgentPending && n < raw.count && Sys.atMark(fd) == 1 {
-            // The read stopped right before the last urgent byte: take it too.
-            takeMark(UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
+            takeMark(raw)
+        } else {
+            readStoppingAtMark(raw)
         }
         return count
     }
@@ -351,18 +338,25 @@ private struct SegmentRead: ByteSource {
         let before = count
         if Sys.atMark(fd) == 1 {
             if urgentPending { takeMark(raw) }
-            return count - before
-        }
-        let n = Sys.receive(fd, raw, flags: Sys.msgDontWait)
-        guard n > 0 else {
-            if n < 0 && n != Errno.again { failure = n }
-            return 0
-        }
-        count += n
-        if urgentPending && n < raw.count && Sys.atMark(fd) == 1 {
-            takeMark(UnsafeMutableRawBufferPointer(rebasing: raw[n...]))
+        } else {
+            readStoppingAtMark(raw)
         }
         return count - before
+    }
+
+    /// One read into `room`, and the last urgent byte too when the read stopped right in
+    /// front of it.
+    @inline(__always)
+    private mutating func readStoppingAtMark(_ room: UnsafeMutableRawBufferPointer) {
+        let n = Sys.receive(fd, room, flags: Sys.msgDontWait)
+        guard n > 0 else {
+            if n < 0 { failure = n }
+            return
+        }
+        count += n
+        if urgentPending && n < room.count && Sys.atMark(fd) == 1 {
+            takeMark(UnsafeMutableRawBufferPointer(rebasing: room[n...]))
+        }
     }
 
     /// Reads the last urgent byte into the start of `room` (not empty) as the result's end.
@@ -371,7 +365,7 @@ private struct SegmentRead: ByteSource {
         if m == 1 {
             count += 1
             mark = true
-        } else if m < 0 && m != Errno.again {
+        } else if m < 0 {
             failure = m
         }
     }
