@@ -58,7 +58,10 @@ final class Connection: @unchecked Sendable {
     var closingDelivered = false
     var end: End?
     var terminateDelivered = false
+    /// Receives in progress, the turn's holder and those waiting for it.
     var receivers = 0
+    /// Sends in progress, the turn's holder and those waiting for it.
+    var senders = 0
     var dataArrivalArmed = true
     var urgentAnnounced = false
     var urgentDiscovered = false
@@ -88,6 +91,24 @@ final class Connection: @unchecked Sendable {
         self.remote = remote
         self.passive = passive
         self.epoch = epoch
+    }
+
+    /// Takes the send turn if it is free: one caller's bytes are never interleaved with
+    /// another's. Called with the stream's state lock held.
+    func takeSendTurn() -> Bool {
+        if sending { return false }
+        sending = true
+        return true
+    }
+
+    /// Takes the receive turn if it is free. Receives are served one at a time, in the
+    /// order they take the turn: the urgent-region bookkeeping needs one reader at a time,
+    /// and MacTCP queued a stream's receives in order. Called with the stream's state lock
+    /// held.
+    func takeReceiveTurn() -> Bool {
+        if receiving { return false }
+        receiving = true
+        return true
     }
 
     var isAbnormallyEnded: Bool {

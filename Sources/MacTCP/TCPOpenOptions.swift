@@ -91,8 +91,8 @@ public struct TCPOpenOptions: Sendable {
     }
 
     /// The longest ULP timeout, 2,147,483 s (`TCP_USER_TIMEOUT` counts milliseconds in 32
-    /// bits), in attoseconds, made once.
-    private static let maximumULPAttoseconds = Duration.seconds(2_147_483).attoseconds
+    /// bits), in attoseconds (a constant: no lazy initialisation to check).
+    private static var maximumULPAttoseconds: Int128 { 2_147_483 * 1_000_000_000_000_000_000 }
 
     /// The ULP timeout in whole milliseconds (at least 1).
     var ulpMilliseconds: Int32 {

@@ -1,8 +1,8 @@
 /// One mechanism for every async wait: "something changed on this stream, look again".
 ///
 /// Every reactor event for the stream's socket, every end of a connection, every completion
-/// or cancellation of a passive open, every release of the send turn and every release of
-/// the receive turn that another receive waits for bumps the stream's change counter and
+/// or cancellation of a passive open, and every release of a send or receive turn that
+/// another call waits for bumps the stream's change counter and
 /// resumes the tasks suspended in ``change(since:deadline:)``. An async
 /// call reads the counter, tries its non-blocking step, and if it cannot finish, suspends
 /// until the counter moves past what it read — so a change that happens between the try and

@@ -30,14 +30,14 @@ extension TCPStream {
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) throws -> TCPReceived {
         let (connection, deadline, length, hasTurn) = try beginReceive(timeout: timeout, maxLength: maxLength)
-        var result: TCPReceived?
+        var outcome = ReceiveOutcome()
         var holdsTurn = hasTurn
-        defer { endReceive(connection, result, holdsTurn: holdsTurn) }
+        defer { endReceive(connection, outcome, holdsTurn: holdsTurn) }
         if !hasTurn {
             // Wait for the receive turn.
             let taken = try core.wait(until: deadline) { state throws(MacTCPError) -> Bool? in
                 try checkAlive(connection, state, "receive")
-                return takeReceiveTurn(connection) ? true : nil
+                return connection.takeReceiveTurn() ? true : nil
             }
             guard taken != nil else { throw Self.receiveTurnTimedOut }
             holdsTurn = true
@@ -47,7 +47,7 @@ extension TCPStream {
                 attemptReceive(fd, connection, maxLength: length, wait: deadline.pollMilliseconds)
             } ?? .gone
             if let received = try conclude(attempt, connection, deadline) {
-                result = received
+                outcome = ReceiveOutcome(received)
                 return received
             }
         }
@@ -69,16 +69,16 @@ extension TCPStream {
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) async throws -> TCPReceived {
         let (connection, deadline, length, hasTurn) = try beginReceive(timeout: timeout, maxLength: maxLength)
-        var result: TCPReceived?
+        var outcome = ReceiveOutcome()
         var holdsTurn = hasTurn
-        defer { endReceive(connection, result, holdsTurn: holdsTurn) }
+        defer { endReceive(connection, outcome, holdsTurn: holdsTurn) }
         // Wait for the receive turn.
         while !holdsTurn {
             try Task.checkCancellation()
             let seen = changeCount
             holdsTurn = try core.withLock { state throws(MacTCPError) -> Bool in
                 try checkAlive(connection, state, "receive")
-                return takeReceiveTurn(connection)
+                return connection.takeReceiveTurn()
             }
             if holdsTurn { break }
             switch await change(since: seen, deadline: deadline) {
@@ -94,7 +94,7 @@ extension TCPStream {
                 attemptReceive(fd, connection, maxLength: length, wait: 0)
             } ?? .gone
             if let received = try conclude(attempt, connection, deadline, timedOutOnWait: false) {
-                result = received
+                outcome = ReceiveOutcome(received)
                 return received
             }
             switch await change(since: seen, deadline: deadline) {
@@ -102,6 +102,23 @@ extension TCPStream {
             case .timedOut: throw MacTCPError.commandTimeout.with(operation: "receive", detail: "no data arrived in time")
             case .cancelled: throw CancellationError()
             }
+        }
+    }
+
+    /// What the end of a receive needs to know of its result (its flags, not its bytes: a
+    /// copy of the result would be one more reference to its array to take and give back).
+    struct ReceiveOutcome {
+        /// Data was returned.
+        var delivered = false
+        var urgent = false
+        var mark = false
+
+        init() {}
+
+        init(_ received: TCPReceived) {
+            delivered = true
+            urgent = received.urgent
+            mark = received.mark
         }
     }
 
@@ -127,7 +144,7 @@ extension TCPStream {
                 throw MacTCPError.invalidLength.with(operation: operation, detail: "maxLength must be at least 1, not \(maxLength)")
             }
             connection.receivers += 1
-            return (connection, takeReceiveTurn(connection))
+            return (connection, connection.takeReceiveTurn())
         }
         return (connection, Deadline(timeout: timeout), min(maxLength, Self.largestRead), hasTurn)
     }
@@ -137,19 +154,10 @@ extension TCPStream {
         MacTCPError.commandTimeout.with(operation: "receive", detail: "an earlier receive held the connection until the timeout")
     }
 
-    /// Takes the receive turn if it is free. Receives are served one at a time, in the
-    /// order they take the turn: the urgent-region bookkeeping needs one reader at a time,
-    /// and MacTCP queued a stream's receives in order. Called with the state lock held.
-    private func takeReceiveTurn(_ connection: Connection) -> Bool {
-        if connection.receiving { return false }
-        connection.receiving = true
-        return true
-    }
-
     /// After any receive: `.dataArrival` may come again; a mark ends the urgent region; if
     /// data was read after the peer's FIN, `.closing` may be due (``noteIfAllRead(_:)``); the
     /// turn goes to a waiting receive, if any.
-    private func endReceive(_ connection: Connection, _ result: TCPReceived?, holdsTurn: Bool) {
+    private func endReceive(_ connection: Connection, _ outcome: ReceiveOutcome, holdsTurn: Bool) {
         let peerClosed = core.withLock { state -> Bool in
             if holdsTurn {
                 connection.receiving = false
@@ -157,12 +165,12 @@ extension TCPStream {
             }
             connection.receivers -= 1
             connection.dataArrivalArmed = true
-            if result?.urgent == true { connection.urgentDiscovered = true }
-            if result?.mark == true {
+            if outcome.urgent { connection.urgentDiscovered = true }
+            if outcome.mark {
                 connection.urgentAnnounced = false
                 connection.urgentDiscovered = false
             }
-            return result != nil && connection.peerClosed && !connection.closingDelivered
+            return outcome.delivered && connection.peerClosed && !connection.closingDelivered
         }
         if peerClosed { noteIfAllRead(connection) }
     }

@@ -57,18 +57,18 @@ extension TCPStream {
     /// The corresponding MacTCP call is `TCPSend`.
     public func send(_ bytes: UnsafeRawBufferPointer, push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) throws {
         let (connection, hasTurn) = try beginSend(count: bytes.count)
+        var holdsTurn = hasTurn
+        defer { endSend(connection, holdsTurn: holdsTurn) }
         if !hasTurn {
             // Wait for the send turn.
             _ = try core.wait(until: .never) { state throws(MacTCPError) -> Bool? in
                 try checkAlive(connection, state, "send")
-                if connection.sending { return nil }
-                connection.sending = true
-                return true
+                return connection.takeSendTurn() ? true : nil
             }
+            holdsTurn = true
         }
-        defer { endSend(connection) }
         var plan = SendPlan(bytes: bytes, push: push, urgent: urgent, waitForAck: waitForAck)
-        prepareAckReports(waitForAck, connection)
+        if waitForAck { prepareAckReports(connection) }
         while let piece = plan.next {
             let result = connection.descriptor.withDescriptor { fd -> Int in
                 let sent = writeStep(fd, bytes, piece, connection)
@@ -107,22 +107,21 @@ extension TCPStream {
     /// The corresponding MacTCP call is `TCPSend`.
     public func send(_ data: [UInt8], push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) async throws {
         let (connection, hasTurn) = try beginSend(count: data.count)
+        var holdsTurn = hasTurn
+        defer { endSend(connection, holdsTurn: holdsTurn) }
         // Wait for the send turn.
-        while !hasTurn {
+        while !holdsTurn {
             try Task.checkCancellation()
             let seen = changeCount
-            let acquired = try core.withLock { state throws(MacTCPError) -> Bool in
+            holdsTurn = try core.withLock { state throws(MacTCPError) -> Bool in
                 try checkAlive(connection, state, "send")
-                if connection.sending { return false }
-                connection.sending = true
-                return true
+                return connection.takeSendTurn()
             }
-            if acquired { break }
+            if holdsTurn { break }
             if await change(since: seen, deadline: .never) == .cancelled { throw CancellationError() }
         }
-        defer { endSend(connection) }
         var plan = data.withUnsafeBytes { SendPlan(bytes: $0, push: push, urgent: urgent, waitForAck: waitForAck) }
-        prepareAckReports(waitForAck, connection)
+        if waitForAck { prepareAckReports(connection) }
         while let piece = plan.next {
             let seen = changeCount
             let result = data.withUnsafeBytes { bytes in
@@ -238,17 +237,16 @@ extension TCPStream {
         }
     }
 
-    /// Checks the stream's state and the data before a send, and takes the send turn if it
-    /// is free (true) — the common case, so one lock does both.
+    /// Checks the stream's state and the data before a send, counts the send, and takes the
+    /// send turn if it is free (true) — the common case, so one lock does all.
     private func beginSend(count: Int) throws(MacTCPError) -> (Connection, Bool) {
         let operation = "send"
         return try withUsableConnection(operation, closedOK: false) { connection, _ throws(MacTCPError) -> (Connection, Bool) in
             if count == 0 {
                 throw MacTCPError.invalidLength.with(operation: operation, detail: "there is nothing to send: data is empty")
             }
-            if connection.sending { return (connection, false) }
-            connection.sending = true
-            return (connection, true)
+            connection.senders += 1
+            return (connection, connection.takeSendTurn())
         }
     }
 
@@ -258,17 +256,20 @@ extension TCPStream {
         guard isCurrent(connection, state), !connection.isAbnormallyEnded else { throw terminated(operation) }
     }
 
-    /// Gives the send turn back.
-    private func endSend(_ connection: Connection) {
+    /// After any send: the turn goes to a waiting send, if any (a change wakes it; with nobody
+    /// waiting, there is nobody to tell).
+    private func endSend(_ connection: Connection, holdsTurn: Bool) {
         core.withLock { state in
-            connection.sending = false
-            signalChange(&state)
+            if holdsTurn {
+                connection.sending = false
+                if connection.senders > 1 { signalChange(&state) }
+            }
+            connection.senders -= 1
         }
     }
 
     /// Turns on the kernel's acknowledgement reports the first time a send waits for them.
-    private func prepareAckReports(_ waitForAck: Bool, _ connection: Connection) {
-        guard waitForAck else { return }
+    private func prepareAckReports(_ connection: Connection) {
         let enable = connection.ackReportsEnabled ? nil : connection.written
         core.withLock { state in
             if isCurrent(connection, state) { watch(connection, EpollEvents.errors) }

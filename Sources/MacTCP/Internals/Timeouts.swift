@@ -3,9 +3,10 @@ enum Timeouts {
     /// The longest timeout accepted: about 68 years, far beyond any use, and small enough that
     /// deadlines never overflow.
     static let maximumSeconds: Double = 2_147_483_647
-    /// The same in attoseconds, made once. (Comparing `Duration`s calls into the runtime;
-    /// comparing their attoseconds is two compares of 64-bit words.)
-    private static let maximumAttoseconds = Duration.seconds(Int64(maximumSeconds)).attoseconds
+    /// The same in attoseconds, a constant. (Comparing `Duration`s calls into the runtime;
+    /// comparing their attoseconds is two compares of 64-bit words, and a constant needs no
+    /// lazy initialisation checked on every call, as a `static let` made by a call would.)
+    private static var maximumAttoseconds: Int128 { 2_147_483_647 * 1_000_000_000_000_000_000 }
 
     /// A negative `Duration` is rejected with `invalidLength`.
     static func validate(_ timeout: Duration, operation: String, argument: String = "timeout") throws(MacTCPError) {
