@@ -174,6 +174,9 @@ public final class UDPStream: Sendable {
         try read(timeout: try Timeouts.duration(timeout, operation: "read"))
     }
 
+    /// Room for any datagram: a UDP length field's 65,535 bytes less the 8-byte header.
+    private static var largestDatagram: Int { 65536 }
+
     private enum ReadOutcome {
         case datagram(UDPDatagram)
         case wait
@@ -183,11 +186,17 @@ public final class UDPStream: Sendable {
 
     /// One non-blocking recvfrom. A pending ICMP error makes it fail once; the error queue
     /// is then drained (reporting the error) and the read goes on.
+    ///
+    /// A datagram must be read whole in one call, so the read goes to an array that can hold
+    /// the largest; a datagram that fills less than half of it is copied into an array of its
+    /// size (the large one goes straight back to malloc), so that a datagram kept by the
+    /// caller never holds more than twice its size.
     private func receiveOne(_ fd: Int32) -> ReadOutcome {
         var read = DatagramRead(fd: fd)
-        let data = ByteArray.make(capacity: 65536, from: &read)
+        var data = ByteArray.make(capacity: Self.largestDatagram, from: &read)
         let (length, sender) = (read.length, read.sender)
         if length >= 0 {
+            if data.count < data.capacity / 2 { data = data.withUnsafeBytes { Array($0) } }
             return .datagram(UDPDatagram(data: data, remoteHost: sender.host, remotePort: sender.port))
         }
         if length == Errno.again { return .wait }
