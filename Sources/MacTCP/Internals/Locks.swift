@@ -126,6 +126,7 @@ struct Deadline: Sendable {
     let end: UInt64?
 
     /// A timeout of zero means "wait without limit", as in MacTCP.
+    @inline(__always)
     init(timeout: Duration) {
         end = timeout.attoseconds == 0 ? nil : Self.monotonicNow() &+ timeout.wholeNanoseconds
     }

@@ -8,7 +8,9 @@ enum Timeouts {
     /// lazy initialisation checked on every call, as a `static let` made by a call would.)
     private static var maximumAttoseconds: Int128 { 2_147_483_647 * 1_000_000_000_000_000_000 }
 
-    /// A negative `Duration` is rejected with `invalidLength`.
+    /// A negative `Duration` is rejected with `invalidLength`. (Inlined: every blocking call
+    /// checks its timeout, and the call cost more than the check.)
+    @inline(__always)
     static func validate(_ timeout: Duration, operation: String, argument: String = "timeout") throws(MacTCPError) {
         let attoseconds = timeout.attoseconds
         if attoseconds < 0 || attoseconds > maximumAttoseconds {
