@@ -174,7 +174,7 @@ public final class UDPStream: Sendable {
         try read(timeout: try Timeouts.duration(timeout, operation: "read"))
     }
 
-    /// Room for any datagram: a UDP length field's 65,535 bytes less the 8-byte header.
+    /// Room for any datagram (a UDP payload over IPv4 is at most 65,507 bytes).
     private static var largestDatagram: Int { 65536 }
 
     private enum ReadOutcome {
