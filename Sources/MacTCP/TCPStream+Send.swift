@@ -175,6 +175,11 @@ extension TCPStream {
     // MARK: - Shared steps
 
     /// The pieces one send is made of, and how far it has got.
+    ///
+    /// At most two pieces: the bytes before `split`, then (for urgent data of more than one
+    /// byte) the last byte alone, the only one sent with `MSG_OOB`, so that the urgent pointer
+    /// moves once, to the end of this buffer, even when the kernel takes the data in parts.
+    /// Kept as offsets: a send allocates nothing for its plan.
     struct SendPlan {
         /// One system call's worth: a range of the caller's bytes and its flags.
         struct Piece {
@@ -183,45 +188,44 @@ extension TCPStream {
             let reportAck: Bool
         }
 
-        /// At most two pieces (kept inline: a send allocates nothing for its plan).
-        private let first: Piece
-        private let second: Piece?
-        private var index = 0
-        private var offset = 0
+        private let count: Int
+        /// Where the last piece starts (`count` when there is one piece).
+        private let split: Int
+        private let flags: Int32
+        private let lastFlags: Int32
+        private let reportAck: Bool
+        /// Bytes the kernel has taken.
         private(set) var sent = 0
 
         init(bytes: UnsafeRawBufferPointer, push: Bool, urgent: Bool, waitForAck: Bool) {
             var flags = Sys.msgNoSignal
             if !push { flags |= Sys.msgMore }
-            if urgent && bytes.count > 1 {
-                // Only the last byte carries MSG_OOB, so that the urgent pointer moves once,
-                // to the end of this buffer, even when the kernel takes the data in pieces.
-                first = Piece(range: 0..<(bytes.count - 1), flags: flags | Sys.msgMore, reportAck: false)
-                second = Piece(range: (bytes.count - 1)..<bytes.count, flags: flags | Sys.msgOOB, reportAck: waitForAck)
+            count = bytes.count
+            reportAck = waitForAck
+            if urgent && count > 1 {
+                split = count - 1
+                self.flags = flags | Sys.msgMore
+                lastFlags = flags | Sys.msgOOB
             } else {
-                first = Piece(range: 0..<bytes.count, flags: urgent ? flags | Sys.msgOOB : flags, reportAck: waitForAck)
-                second = nil
+                split = count
+                self.flags = urgent ? flags | Sys.msgOOB : flags
+                lastFlags = self.flags
             }
         }
 
-        private var current: Piece? { index == 0 ? first : index == 1 ? second : nil }
-
-        /// What is left of the current piece, or nil when everything was taken.
+        /// What is left of the current piece, or nil when everything was taken. Only the last
+        /// piece asks for the acknowledgement report (of its last byte).
         var next: Piece? {
-            guard let piece = current else { return nil }
-            return Piece(range: (piece.range.lowerBound + offset)..<piece.range.upperBound, flags: piece.flags, reportAck: piece.reportAck)
+            if sent < split { return Piece(range: sent..<split, flags: flags, reportAck: reportAck && split == count) }
+            if sent < count { return Piece(range: sent..<count, flags: lastFlags, reportAck: reportAck) }
+            return nil
         }
 
         /// Accounts for one system call's result; throws when the connection broke.
         mutating func advance(by result: Int, _ stream: TCPStream, _ connection: Connection) throws(MacTCPError) {
             if result > 0 {
                 sent += result
-                offset += result
                 connection.written += UInt64(result)
-                if let piece = current, piece.range.lowerBound + offset >= piece.range.upperBound {
-                    index += 1
-                    offset = 0
-                }
                 return
             }
             if result == Errno.again {

@@ -256,7 +256,21 @@ public final class TCPStream: Sendable {
     /// `closedOK`: receiving stays allowed after our own close and after a graceful end.
     /// (`inout` though it only reads: every send and receive asks, and a `State` passed by
     /// value, `borrowing` included, is copied whole for the call.)
+    ///
+    /// Inlined for the common case, a live connection nobody has closed; every other state
+    /// takes ``checkedConnection(_:_:closedOK:)``, which names the error.
+    @inline(__always)
     func usableConnection(_ state: inout State, _ operation: String, closedOK: Bool) throws(MacTCPError) -> Connection {
+        if !state.released, case .connected(let connection) = state.phase, connection.end == nil,
+           closedOK || !connection.weClosed {
+            return connection
+        }
+        return try checkedConnection(&state, operation, closedOK: closedOK)
+    }
+
+    /// ``usableConnection(_:_:closedOK:)`` for every state: the connection, or the error.
+    @inline(never)
+    private func checkedConnection(_ state: inout State, _ operation: String, closedOK: Bool) throws(MacTCPError) -> Connection {
         try checkNotReleased(state, operation)
         switch state.phase {
         case .idle:
