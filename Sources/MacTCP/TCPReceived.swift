@@ -19,3 +19,21 @@ public struct TCPReceived: Sendable, Equatable {
         self.mark = mark
     }
 }
+
+/// The result of ``TCPStream/receive(into:timeout:)``: how many bytes were written into the
+/// caller's buffer, with MacTCP's urgent and mark flags (the same rules as ``TCPReceived``'s).
+public struct TCPReceivedCount: Sendable, Equatable {
+    /// The bytes written at the start of the buffer, at least one.
+    public var count: Int
+    /// This result starts an urgent region.
+    public var urgent: Bool
+    /// This result ends with the last byte of an urgent region (the urgent mark).
+    public var mark: Bool
+
+    /// Creates a result.
+    public init(count: Int, urgent: Bool, mark: Bool) {
+        self.count = count
+        self.urgent = urgent
+        self.mark = mark
+    }
+}

@@ -29,7 +29,42 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) throws -> TCPReceived {
-        let (connection, deadline, length, hasTurn) = try beginReceive(timeout: timeout, maxLength: maxLength)
+        let (data, urgent, mark) = try receive(timeout: timeout, length: maxLength, into: NewArray(maxLength: min(maxLength, Self.largestRead)))
+        return TCPReceived(data: data, urgent: urgent, mark: mark)
+    }
+
+    /// Receives data into a buffer: returns as soon as some is available, with how many
+    /// bytes it wrote at the start of `buffer`, up to its size. No array is made: a program
+    /// that reads into a buffer of its own allocates nothing per receive.
+    ///
+    /// The results follow the same rules as ``receive(timeout:maxLength:)-(Duration,_)``'s:
+    /// urgent data never shares a result with normal data, the first result of an urgent
+    /// region has `urgent` set and the one ending with its last byte has `mark` set. The
+    /// two forms may be mixed on one stream.
+    ///
+    /// - Parameters:
+    ///   - buffer: Where the bytes go, at least one byte long; written only during the call.
+    ///   - timeout: How long to wait for data; `.zero` waits without limit.
+    /// - Returns: How many bytes were written, at least one, with the urgent and mark flags.
+    /// - Throws: As ``receive(timeout:maxLength:)-(Duration,_)``, and
+    ///   ``MacTCPError/invalidLength`` for an empty buffer.
+    ///
+    /// The corresponding MacTCP call is `TCPRcv`, which also reads into the caller's buffer
+    /// (`rcvBuff`, `rcvBuffLen`).
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration) throws -> TCPReceivedCount {
+        let (count, urgent, mark) = try receive(timeout: timeout, length: buffer.count, into: CallerBuffer(buffer: buffer))
+        return TCPReceivedCount(count: count, urgent: urgent, mark: mark)
+    }
+
+    /// The blocking receive, into a new array or the caller's buffer. (Inlined into each
+    /// form, as the steps it calls, so that each is the code the other form was before.)
+    @inline(__always)
+    private func receive<Sink: ReceiveSink>(
+        timeout: Duration,
+        length: Int,
+        into sink: Sink
+    ) throws(MacTCPError) -> (Sink.Bytes, urgent: Bool, mark: Bool) {
+        let (connection, deadline, hasTurn) = try beginReceive(timeout: timeout, length: length, isBuffer: Sink.isCallerBuffer)
         var outcome = ReceiveOutcome()
         var holdsTurn = hasTurn
         defer { endReceive(connection, outcome, holdsTurn: holdsTurn) }
@@ -44,10 +79,10 @@ extension TCPStream {
         }
         while true {
             let attempt = connection.descriptor.withDescriptor { fd in
-                attemptReceive(fd, connection, maxLength: length, wait: deadline.pollMilliseconds)
+                attemptReceive(fd, connection, into: sink, wait: deadline.pollMilliseconds)
             } ?? .gone
             if let received = try conclude(attempt, connection, deadline) {
-                outcome = ReceiveOutcome(received)
+                outcome = ReceiveOutcome(urgent: received.urgent, mark: received.mark)
                 return received
             }
         }
@@ -68,7 +103,8 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) async throws -> TCPReceived {
-        let (connection, deadline, length, hasTurn) = try beginReceive(timeout: timeout, maxLength: maxLength)
+        let (connection, deadline, hasTurn) = try beginReceive(timeout: timeout, length: maxLength, isBuffer: false)
+        let sink = NewArray(maxLength: min(maxLength, Self.largestRead))
         var outcome = ReceiveOutcome()
         var holdsTurn = hasTurn
         defer { endReceive(connection, outcome, holdsTurn: holdsTurn) }
@@ -91,11 +127,11 @@ extension TCPStream {
             try Task.checkCancellation()
             let seen = changeCount
             let attempt = connection.descriptor.withDescriptor { fd in
-                attemptReceive(fd, connection, maxLength: length, wait: 0)
+                attemptReceive(fd, connection, into: sink, wait: 0)
             } ?? .gone
-            if let received = try conclude(attempt, connection, deadline, timedOutOnWait: false) {
-                outcome = ReceiveOutcome(received)
-                return received
+            if let (data, urgent, mark) = try conclude(attempt, connection, deadline, timedOutOnWait: false) {
+                outcome = ReceiveOutcome(urgent: urgent, mark: mark)
+                return TCPReceived(data: data, urgent: urgent, mark: mark)
             }
             switch await change(since: seen, deadline: deadline) {
             case .changed: continue
@@ -115,16 +151,17 @@ extension TCPStream {
 
         init() {}
 
-        init(_ received: TCPReceived) {
+        init(urgent: Bool, mark: Bool) {
             delivered = true
-            urgent = received.urgent
-            mark = received.mark
+            self.urgent = urgent
+            self.mark = mark
         }
     }
 
-    /// One attempt's outcome.
-    enum ReceiveAttempt {
-        case data(TCPReceived)
+    /// One attempt's outcome; `Bytes`: the received bytes as the receive keeps them (an
+    /// array, or a count written into the caller's buffer).
+    enum ReceiveAttempt<Bytes> {
+        case data(Bytes, urgent: Bool, mark: Bool)
         case wait
         /// The peer's FIN, every byte read; `errorPending`: the `poll` before the read saw
         /// `POLLERR` (a pending error or error-queue entry).
@@ -135,18 +172,22 @@ extension TCPStream {
 
     /// Checks the stream's state and the arguments before a receive, counts the receive, and
     /// takes the receive turn if it is free (true), the common case, so one lock does all.
-    private func beginReceive(timeout: Duration, maxLength: Int) throws(MacTCPError) -> (Connection, Deadline, Int, Bool) {
+    /// `length`: `maxLength`, or the caller's buffer's size (`isBuffer`).
+    private func beginReceive(timeout: Duration, length: Int, isBuffer: Bool) throws(MacTCPError) -> (Connection, Deadline, Bool) {
         let operation = "receive"
         try Timeouts.validate(timeout, operation: operation)
         let (connection, hasTurn) = try core.withLock { state throws(MacTCPError) -> (Connection, Bool) in
             let connection = try usableConnection(&state, operation, closedOK: true)
-            if maxLength < 1 {
-                throw MacTCPError.invalidLength.with(operation: operation, detail: "maxLength must be at least 1, not \(maxLength)")
+            if length < 1 {
+                throw MacTCPError.invalidLength.with(
+                    operation: operation,
+                    detail: isBuffer ? "the buffer must hold at least 1 byte" : "maxLength must be at least 1, not \(length)"
+                )
             }
             connection.receivers += 1
             return (connection, connection.takeReceiveTurn())
         }
-        return (connection, Deadline(timeout: timeout), min(maxLength, Self.largestRead), hasTurn)
+        return (connection, Deadline(timeout: timeout), hasTurn)
     }
 
     /// A receive's timeout passed while an earlier receive held the turn.
@@ -176,7 +217,13 @@ extension TCPStream {
     }
 
     /// Waits up to `wait` milliseconds (0: not at all) for data, then reads once.
-    private func attemptReceive(_ fd: Int32, _ connection: Connection, maxLength: Int, wait: Int32) -> ReceiveAttempt {
+    @inline(__always)
+    private func attemptReceive<Sink: ReceiveSink>(
+        _ fd: Int32,
+        _ connection: Connection,
+        into sink: Sink,
+        wait: Int32
+    ) -> ReceiveAttempt<Sink.Bytes> {
         let ready = Sys.poll(fd, events: Sys.pollIn | Sys.pollPri, timeoutMilliseconds: wait)
         if ready < 0 { return .failed(ready) }
         if ready == 0 { return .wait }
@@ -191,11 +238,11 @@ extension TCPStream {
         // rather than wait for a readiness already reported: an async receive would sleep
         // until its deadline.
         let urgentPending = ready & Int(Sys.pollPri) != 0
-        var attempt = ReceiveAttempt.wait
+        var attempt = ReceiveAttempt<Sink.Bytes>.wait
         var cursor = connection.receiveCursor
         defer { connection.receiveCursor = cursor }
         for _ in 0...(urgentPending ? 100 : 0) {
-            attempt = read(fd, connection, cursor: &cursor, urgentPending: urgentPending, maxLength: maxLength)
+            attempt = read(fd, connection, cursor: &cursor, urgentPending: urgentPending, into: sink)
             guard case .wait = attempt else { break }
         }
         if case .endOfStream = attempt { return .endOfStream(errorPending: ready & Sys.pollErr != 0) }
@@ -203,16 +250,16 @@ extension TCPStream {
     }
 
     /// What an attempt means: the result, nil to try again, or the error.
-    private func conclude(
-        _ attempt: ReceiveAttempt,
+    private func conclude<Bytes>(
+        _ attempt: ReceiveAttempt<Bytes>,
         _ connection: Connection,
         _ deadline: Deadline,
         timedOutOnWait: Bool = true
-    ) throws(MacTCPError) -> TCPReceived? {
+    ) throws(MacTCPError) -> (Bytes, urgent: Bool, mark: Bool)? {
         let operation = "receive"
         switch attempt {
-        case .data(let result):
-            return result
+        case .data(let bytes, let urgent, let mark):
+            return (bytes, urgent, mark)
         case .wait:
             try checkStillConnected(connection, operation)
             if timedOutOnWait && deadline.hasPassed {
@@ -232,13 +279,13 @@ extension TCPStream {
     /// Reads once, applying the urgent-mark algorithm (linux-mapping §1): the kernel stops
     /// a read in front of the last urgent byte; `sockatmark` tells when the next byte is
     /// that byte, which is then read as the end of the region.
-    private func read(
+    private func read<Sink: ReceiveSink>(
         _ fd: Int32,
         _ connection: Connection,
         cursor: inout Connection.ReceiveCursor,
         urgentPending: Bool,
-        maxLength: Int
-    ) -> ReceiveAttempt {
+        into sink: Sink
+    ) -> ReceiveAttempt<Sink.Bytes> {
         var urgent = false
         if urgentPending && !cursor.urgentMode {
             // Everything up to the urgent pointer is urgent data: a new region starts here.
@@ -246,9 +293,7 @@ extension TCPStream {
             urgent = true
         }
         var segment = SegmentRead(fd: fd, urgentPending: urgentPending)
-        // Sized by the last read (a small read is copied from the stack into an array of its
-        // size, a large one made in an array of `maxLength`).
-        let data = ByteArray.read(upTo: maxLength, expectingSmall: cursor.expectsSmallReads, from: &segment)
+        let bytes = sink.read(&segment, expectingSmall: cursor.expectsSmallReads)
         if segment.count > 0 {
             cursor.expectsSmallReads = segment.count < ByteArray.smallRead
             if segment.failure < 0 && segment.failure != Errno.again {
@@ -266,7 +311,7 @@ extension TCPStream {
             if !cursor.urgentMode { urgent = true }
             cursor.urgentMode = false
         }
-        return .data(TCPReceived(data: data, urgent: urgent, mark: segment.mark))
+        return .data(bytes, urgent: urgent, mark: segment.mark)
     }
 
     /// End of stream: `connectionClosing`, unless the connection was reset or aborted (the
@@ -305,6 +350,38 @@ extension TCPStream {
                 if isCurrent(connection, state) { deliverClosing(connection) }
             }
         }
+    }
+}
+
+/// Where a receive puts its bytes: a new array (``TCPStream/receive(timeout:maxLength:)-(Duration,_)``)
+/// or the caller's buffer (``TCPStream/receive(into:timeout:)``).
+private protocol ReceiveSink {
+    /// The received bytes as the receive keeps them.
+    associatedtype Bytes
+    /// Whether the bytes go to the caller's buffer (for the wording of errors).
+    static var isCallerBuffer: Bool { get }
+    /// Makes the read; `expectingSmall`: the last read was small.
+    func read(_ segment: inout SegmentRead, expectingSmall: Bool) -> Bytes
+}
+
+/// A new array, sized by the last read: a small read is copied from the stack into an array
+/// of its size, a large one made in place in an array of `maxLength`.
+private struct NewArray: ReceiveSink {
+    let maxLength: Int
+    static var isCallerBuffer: Bool { false }
+
+    func read(_ segment: inout SegmentRead, expectingSmall: Bool) -> [UInt8] {
+        ByteArray.read(upTo: maxLength, expectingSmall: expectingSmall, from: &segment)
+    }
+}
+
+/// The caller's buffer: one read into it; the count of bytes written.
+private struct CallerBuffer: ReceiveSink {
+    let buffer: UnsafeMutableRawBufferPointer
+    static var isCallerBuffer: Bool { true }
+
+    func read(_ segment: inout SegmentRead, expectingSmall: Bool) -> Int {
+        max(segment.fill(buffer), 0)
     }
 }
 

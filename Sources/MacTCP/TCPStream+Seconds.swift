@@ -70,6 +70,19 @@ extension TCPStream {
     public func receive(timeout: Double, maxLength: Int = 65536) throws -> TCPReceived {
         try receive(timeout: try Timeouts.duration(timeout, operation: "receive"), maxLength: maxLength)
     }
+
+    /// ``receive(into:timeout:)-(_,Duration)`` with the timeout in seconds (0: without limit).
+    ///
+    /// - Parameters:
+    ///   - buffer: Where the bytes go, at least one byte long.
+    ///   - timeout: Seconds to wait for data.
+    /// - Returns: How many bytes were written, with the urgent and mark flags.
+    /// - Throws: As the `Duration` form; ``MacTCPError/invalidLength`` for a bad timeout.
+    ///
+    /// The corresponding MacTCP call is `TCPRcv`.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Double) throws -> TCPReceivedCount {
+        try receive(into: buffer, timeout: try Timeouts.duration(timeout, operation: "receive"))
+    }
 }
 
 /// The `Double`-seconds forms of the async calls that take a timeout.

@@ -128,14 +128,23 @@ struct StateMachineRun {
             }
         case 3, 4, 5:  // receive
             let maxLength = random(1...4096)
-            log.append("\(side).receive(max: \(maxLength))")
+            // Either form: an array, or (TCPRcv's own way) the caller's buffer.
+            let intoBuffer = random(0...1) == 0
+            log.append("\(side).receive\(intoBuffer ? "(into:" : "(max:") \(maxLength))")
+            func receive(_ timeout: Duration) throws -> Int {
+                if intoBuffer {
+                    var buffer = [UInt8](repeating: 0, count: maxLength)
+                    return try buffer.withUnsafeMutableBytes { try stream.receive(into: $0, timeout: timeout).count }
+                }
+                return try stream.receive(timeout: timeout, maxLength: maxLength).data.count
+            }
             switch state {
             case .idle, .listening:
-                return expect(outcome { try stream.receive(timeout: .milliseconds(1), maxLength: maxLength).data.count }, .error(.connectionDoesntExist))
+                return expect(outcome { try receive(.milliseconds(1)) }, .error(.connectionDoesntExist))
             case .released:
-                return expect(outcome { try stream.receive(timeout: .milliseconds(1), maxLength: maxLength).data.count }, .error(.invalidStreamPtr))
+                return expect(outcome { try receive(.milliseconds(1)) }, .error(.invalidStreamPtr))
             case .broken(let unread):
-                let result = outcome { try stream.receive(timeout: .seconds(5), maxLength: maxLength).data.count }
+                let result = outcome { try receive(.seconds(5)) }
                 if case .ok(let count) = result, count >= 1, count <= min(unread, maxLength) {
                     states[side] = .broken(unread: unread - count)
                     return nil
@@ -148,12 +157,12 @@ struct StateMachineRun {
             case .connected(let weClosed, let peerClosed, let unread):
                 if unread == 0 {
                     if peerClosed {
-                        return expect(outcome { try stream.receive(timeout: .seconds(5), maxLength: maxLength).data.count }, .error(.connectionClosing))
+                        return expect(outcome { try receive(.seconds(5)) }, .error(.connectionClosing))
                     }
                     if random(0...3) != 0 { return nil }  // a 1 ms wait for nothing, now and then
-                    return expect(outcome { try stream.receive(timeout: .milliseconds(1), maxLength: maxLength).data.count }, .error(.commandTimeout))
+                    return expect(outcome { try receive(.milliseconds(1)) }, .error(.commandTimeout))
                 }
-                let result = outcome { try stream.receive(timeout: .seconds(5), maxLength: maxLength).data.count }
+                let result = outcome { try receive(.seconds(5)) }
                 guard case .ok(let count) = result, count >= 1, count <= min(unread, maxLength) else {
                     return "receive with \(unread) bytes unread (max \(maxLength)) gave \(result)"
                 }
