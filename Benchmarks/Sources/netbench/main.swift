@@ -83,22 +83,53 @@ func spawn(_ body: @escaping @Sendable () -> Void) {
     pthread_detach(thread)
 }
 
-/// Receives until `count` bytes came.
-func receiveExactly(_ stream: TCPStream, _ count: Int) throws {
-    var received = 0
-    while received < count {
-        received += try stream.receive(timeout: .zero, maxLength: count - received).data.count
-    }
-}
+/// How netbench receives: into arrays (`receive(timeout:maxLength:)`, the default) or, with
+/// `NETBENCH_RECEIVE=into` in its environment, into a buffer of its own
+/// (`receive(into:timeout:)`, MacTCP's TCPRcv: nothing allocated per receive).
+let receivesIntoBuffer = getenv("NETBENCH_RECEIVE").map { String(cString: $0) == "into" } ?? false
 
-/// Reads until the peer closes (connectionClosing); returns the bytes.
-func receiveToEnd(_ stream: TCPStream, maxLength: Int = 65536) throws -> [UInt8] {
-    var data: [UInt8] = []
-    while true {
-        do {
-            data += try stream.receive(timeout: .zero, maxLength: maxLength).data
-        } catch MacTCPError.connectionClosing {
-            return data
+/// Where a connection's receives go: a buffer made once per connection (into-buffer mode),
+/// or nothing (arrays).
+struct Receiver: ~Copyable {
+    let stream: TCPStream
+    private let buffer: UnsafeMutableRawBufferPointer
+
+    init(_ stream: TCPStream, bufferSize: Int = 65536) {
+        self.stream = stream
+        buffer = receivesIntoBuffer
+            ? .allocate(byteCount: bufferSize, alignment: 16) : UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Receives once, up to `maxLength` bytes, and hands them to `body` (valid during the call).
+    func receive<R>(timeout: Duration = .zero, maxLength: Int = 65536, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if receivesIntoBuffer {
+            let room = UnsafeMutableRawBufferPointer(rebasing: buffer[..<min(maxLength, buffer.count)])
+            let got = try stream.receive(into: room, timeout: timeout)
+            return try body(UnsafeRawBufferPointer(rebasing: room[..<got.count]))
+        }
+        let received = try stream.receive(timeout: timeout, maxLength: maxLength)
+        return try received.data.withUnsafeBytes(body)
+    }
+
+    /// Receives until `count` bytes came.
+    func receiveExactly(_ count: Int) throws {
+        var received = 0
+        while received < count {
+            received += try receive(maxLength: count - received) { $0.count }
+        }
+    }
+
+    /// Reads until the peer closes (connectionClosing); returns the bytes.
+    func receiveToEnd() throws -> [UInt8] {
+        var data: [UInt8] = []
+        while true {
+            do {
+                try receive { data.append(contentsOf: $0) }
+            } catch MacTCPError.connectionClosing {
+                return data
+            }
         }
     }
 }
@@ -150,10 +181,11 @@ func serve(_ portText: String, threads: Int, depth: Int, _ handle: @escaping @Se
 
 func bulkServer(_ port: String) -> Never {
     serve(port, threads: 2, depth: 1) { stream in
+        let receiver = Receiver(stream)
         var count = 0
         while true {
             do {
-                count += try stream.receive(timeout: .zero, maxLength: 65536).data.count
+                count += try receiver.receive { $0.count }
             } catch MacTCPError.connectionClosing {
                 break
             }
@@ -179,7 +211,7 @@ func bulkClient(_ host: String, _ port: String, _ bytesText: String, _ chunkText
             }
         }
         try stream.close()
-        let reply = String(decoding: try receiveToEnd(stream), as: UTF8.self)
+        let reply = String(decoding: try Receiver(stream).receiveToEnd(), as: UTF8.self)
         let seconds = Double(nowNs() - start) / 1e9
         stream.release()
         guard Int(reply.split(separator: "\n").first ?? "") == total else { fail("bad reply \(reply)") }
@@ -192,10 +224,10 @@ func bulkClient(_ host: String, _ port: String, _ bytesText: String, _ chunkText
 
 func pingpongServer(_ port: String) -> Never {
     serve(port, threads: 2, depth: 1) { stream in
+        let receiver = Receiver(stream)
         while true {
             do {
-                let received = try stream.receive(timeout: .zero, maxLength: 65536)
-                try stream.send(received.data)
+                try receiver.receive { try stream.send($0) }
             } catch MacTCPError.connectionClosing {
                 try stream.close()
                 return
@@ -212,16 +244,17 @@ func pingpongClient(_ host: String, _ port: String, _ sizeText: String, _ countT
         let stream = try TCPStream()
         try stream.activeOpen(host: loopback(host), remotePort: portNumber(port), timeout: .seconds(10))
         let message = [UInt8](repeating: 0x70, count: size)
+        let receiver = Receiver(stream)
         var samples: [UInt64] = []
         samples.reserveCapacity(count)
         for index in 0..<(warmup + count) {
             let start = nowNs()
             try stream.send(message)
-            try receiveExactly(stream, size)
+            try receiver.receiveExactly(size)
             if index >= warmup { samples.append(nowNs() - start) }
         }
         try stream.close()
-        _ = try receiveToEnd(stream)
+        _ = try receiver.receiveToEnd()
         stream.release()
         samples.sort()
         let mean = Double(samples.reduce(0, +)) / Double(samples.count)
@@ -236,10 +269,10 @@ func pingpongClient(_ host: String, _ port: String, _ sizeText: String, _ countT
 
 func connrateServer(_ port: String) -> Never {
     serve(port, threads: 1, depth: 4) { stream in
-        let received = try stream.receive(timeout: .seconds(10), maxLength: 1)
-        try stream.send(received.data)
+        let receiver = Receiver(stream, bufferSize: 1024)
+        try receiver.receive(timeout: .seconds(10), maxLength: 1) { try stream.send($0) }
         try stream.close()
-        _ = try receiveToEnd(stream)  // the client's FIN: the connection ends gracefully
+        _ = try receiver.receiveToEnd()  // the client's FIN: the connection ends gracefully
     }
 }
 
@@ -249,6 +282,7 @@ func connrateClient(_ host: String, _ port: String, _ countText: String) -> Int3
         let address = loopback(host)
         let remote = portNumber(port)
         let stream = try TCPStream()  // MacTCP style: one stream, reopened for each connection
+        let receiver = Receiver(stream, bufferSize: 1024)
         var samples: [UInt64] = []
         samples.reserveCapacity(count)
         let start = nowNs()
@@ -256,8 +290,8 @@ func connrateClient(_ host: String, _ port: String, _ countText: String) -> Int3
             let begin = nowNs()
             try stream.activeOpen(host: address, remotePort: remote, timeout: .seconds(10))
             try stream.send([0x63])
-            try receiveExactly(stream, 1)
-            _ = try receiveToEnd(stream)
+            try receiver.receiveExactly(1)
+            _ = try receiver.receiveToEnd()
             try stream.close()
             samples.append(nowNs() - begin)
         }
@@ -358,7 +392,7 @@ func scaleClient(_ host: String, _ port: String, _ connsText: String, _ sizeText
         let message = [UInt8](repeating: 0x6D, count: size)
         let begin = nowNs()
         for stream in streams { try stream.send(message) }
-        for stream in streams { try receiveExactly(stream, size) }
+        for stream in streams { try Receiver(stream, bufferSize: 1024).receiveExactly(size) }
         let end = nowNs()
         for stream in streams { stream.release() }
         emit("RESULT conns=\(conns) connect_s=\(fixed(Double(connected - start) / 1e9, 6)) msg_s=\(fixed(Double(end - begin) / 1e9, 6))")
