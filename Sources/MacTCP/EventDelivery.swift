@@ -1,5 +1,3 @@
-import Synchronization
-
 /// An ASR as the event queue keeps it: the event's raw value and its detail.
 typealias RawEventHandler = @Sendable (Int, Int) -> Void
 
@@ -11,7 +9,13 @@ typealias RawEventHandler = @Sendable (Int, Int) -> Void
 /// ASR of one stream does not hold up another stream's events. Events are queued, never
 /// coalesced into a single slot, so none is dropped. An ASR may call any `TCPStream` method,
 /// blocking ones included.
-final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
+///
+/// What it keeps lives in a ``DeliveryMailbox``, which is its own lock: one allocation per
+/// stream (a server keeps thousands of streams waiting).
+///
+/// `@unchecked Sendable`: the mailbox's contents are touched only under its mutex, as a
+/// ``Lock``'s value is (the mailbox cannot be `Sendable` itself, being a `ManagedBuffer`).
+struct EventDelivery<Event: RawEvent>: @unchecked Sendable {
     typealias RawHandler = RawEventHandler
     typealias Sequence = AsyncStream<(event: Event, detail: Int)>
 
@@ -25,13 +29,7 @@ final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
         }
     }
 
-    /// Events one turn of a pool thread runs before the stream goes to the back of the queue.
-    private static var turn: Int { 64 }
-
-    private let listeners = Lock(DeliveryListeners())
-    /// Whether there is an ASR or an event sequence, written under `listeners`' lock and read
-    /// without it: the stream asks on every change of its connection.
-    private let listened = Atomic<Bool>(false)
+    private let mailbox = DeliveryMailbox.make(DeliveryListeners())
 
     /// The ASR, taking the events' raw values; read again when each event is delivered.
     ///
@@ -40,20 +38,14 @@ final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
     /// reabstraction thunks, each a heap allocation kept for as long as the routine is set
     /// (five per stream; a server keeps thousands of streams waiting).
     var handler: RawHandler? {
-        get { listeners.withLock { $0.handler } }
-        set {
-            listeners.withLock { listeners in
-                listeners.handler = newValue
-                updateListened(listeners)
-            }
-        }
+        get { mailbox.withLock { $0.handler } }
+        nonmutating set { mailbox.withLock { $0.handler = newValue } }
     }
 
-    /// Whether anyone listens: an ASR or the event sequence.
-    var hasListeners: Bool { listened.load(ordering: .acquiring) }
-
-    private func updateListened(_ listeners: DeliveryListeners) {
-        listened.store(listeners.handler != nil || listeners.sequenceEnds != nil, ordering: .releasing)
+    /// Whether anyone listens: an ASR or the event sequence. (A stream keeps a copy under its
+    /// own lock, taken when either is set: it asks on every change of its connection.)
+    var hasListeners: Bool {
+        mailbox.withLock { $0.handler != nil || $0.sequenceEnds != nil }
     }
 
     private func ends(_ listeners: DeliveryListeners) -> SequenceEnds? {
@@ -62,12 +54,11 @@ final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
 
     /// The stream's event sequence, made on first use (already finished after release).
     func sequence(finished: Bool) -> Sequence {
-        listeners.withLock { listeners in
+        mailbox.withLock { listeners in
             if let ends = ends(listeners) { return ends.sequence }
             let (sequence, continuation) = Sequence.makeStream(bufferingPolicy: .unbounded)
             if finished { continuation.finish() }
             listeners.sequenceEnds = SequenceEnds(sequence: sequence, continuation: continuation)
-            updateListened(listeners)
             return sequence
         }
     }
@@ -75,28 +66,35 @@ final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
     /// Queues an event. Never blocks; callers post while holding the stream's lock so that
     /// the order of events is the order in which they were decided.
     func post(_ event: Event, _ detail: Int = 0) {
-        let schedule = listeners.withLock { listeners -> Bool in
+        let schedule = mailbox.withLock { listeners -> Bool in
             ends(listeners)?.continuation.yield((event, detail))
             return listeners.handler != nil && listeners.queue(.event(event.rawValue, detail))
         }
-        if schedule { DeliveryPool.shared.schedule(self) }
+        if schedule { DeliveryPool.shared.schedule(mailbox) }
     }
 
     /// Ends the event sequence and drops the ASR once the events queued so far have been
     /// delivered (after `release()`), so that an ASR capturing its stream does not keep it
     /// alive.
     func finish() {
-        let schedule = listeners.withLock { listeners -> Bool in
+        let schedule = mailbox.withLock { listeners -> Bool in
             ends(listeners)?.continuation.finish()
             return listeners.handler != nil && listeners.queue(.dropHandler)
         }
-        if schedule { DeliveryPool.shared.schedule(self) }
+        if schedule { DeliveryPool.shared.schedule(mailbox) }
     }
+}
+
+/// One stream's event queue and its routines, with the mutex that guards them, in one
+/// allocation; what the delivery pool's threads drain.
+final class DeliveryMailbox: LockedBuffer<DeliveryListeners>, DeliveryPool.Mailbox {
+    /// Events one turn of a pool thread runs before the stream goes to the back of the queue.
+    private static var turn: Int { 64 }
 
     /// Runs queued events in order (for a pool thread), each with the ASR as it is then.
     func drain() {
         for _ in 0..<Self.turn {
-            let next = listeners.withLock { listeners -> (DeliveryListeners.Pending, DeliveryListeners.RawHandler?)? in
+            let next = withLock { listeners -> (DeliveryListeners.Pending, DeliveryListeners.RawHandler?)? in
                 listeners.next().map { ($0, listeners.handler) }
             }
             switch next {
@@ -105,10 +103,7 @@ final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
             case (.event(let raw, let detail), let handler)?:
                 handler?(raw, detail)
             case (.dropHandler, _)?:
-                listeners.withLock { listeners in
-                    listeners.handler = nil
-                    updateListened(listeners)
-                }
+                withLock { $0.handler = nil }
             }
         }
         // More are queued: the stream goes to the back, behind the other streams' events.
@@ -120,7 +115,7 @@ final class EventDelivery<Event: RawEvent>: Sendable, DeliveryPool.Mailbox {
 /// and destroys a generic struct through its fields' metadata, looked up each time (for the
 /// event sequence's `AsyncStream` types, about 3,000 instructions per stream); events are
 /// kept as their raw values and the sequence as an object.
-private struct DeliveryListeners {
+struct DeliveryListeners {
     typealias RawHandler = RawEventHandler
 
     enum Pending {

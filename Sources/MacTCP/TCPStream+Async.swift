@@ -112,7 +112,10 @@ extension TCPStream {
     /// ```
     public var events: AsyncStream<(event: TCPEvent, detail: Int)> {
         let sequence = delivery.sequence(finished: core.withLock { $0.released })
-        core.withLock { updateDataWatch(&$0) }
+        core.withLock { state in
+            state.listened = delivery.hasListeners
+            updateDataWatch(&state)
+        }
         return sequence
     }
 }

@@ -76,7 +76,7 @@ extension TCPStream {
     /// Whether someone waits for this stream's events unasked: an ASR, the event sequence,
     /// async calls. Called with the state lock held.
     func isListenedFor(_ state: State) -> Bool {
-        state.suspendsTasks || delivery.hasListeners
+        state.suspendsTasks || state.listened
     }
 
     /// Makes the reactor watch the current connection's data and urgent data when someone

@@ -44,6 +44,9 @@ public final class TCPStream: Sendable {
         var released = false
         /// Async calls have suspended on this stream: the reactor watches its data.
         var suspendsTasks = false
+        /// The stream has an ASR or an event sequence (the event queue's answer, copied here
+        /// when either is set: ``TCPStream/isListenedFor(_:)`` asks on every change).
+        var listened = false
         var sockName = Sys.Endpoint.none
 
         /// The pending passive open's ticket, if one is pending.
@@ -118,7 +121,10 @@ public final class TCPStream: Sendable {
         get { delivery.handler.map(TCPEvent.routine(calling:)) }
         set {
             delivery.handler = TCPEvent.rawRoutine(calling: newValue)
-            core.withLock { updateDataWatch(&$0) }
+            core.withLock { state in
+                state.listened = delivery.hasListeners
+                updateDataWatch(&state)
+            }
         }
     }
 

@@ -25,7 +25,12 @@ import Glibc
 /// stacks, and with them the streams the ASRs created spread over many malloc arenas.
 final class DeliveryPool: Sendable {
     /// Something with events to run: the delivery of one stream.
-    protocol Mailbox: AnyObject, Sendable {
+    ///
+    /// Not required to be `Sendable`: a stream's mailbox is its own lock (a ``LockedBuffer``,
+    /// which cannot be `Sendable`), and it is safe to hand between threads because everything
+    /// it keeps is touched only under that lock. The pool keeps mailboxes only under its own
+    /// lock and gives each to one worker at a time.
+    protocol Mailbox: AnyObject {
         /// Runs some of the mailbox's events; called by one worker at a time.
         func drain()
     }

@@ -20,10 +20,10 @@ import Glibc
 /// `mt_lock_release` of the mutex, which lives at the stable address of the buffer's tail
 /// for the buffer's life.
 struct Lock<Value>: @unchecked Sendable {
-    private let storage: LockStorage<Value>
+    private let storage: LockedBuffer<Value>
 
     init(_ value: Value) {
-        storage = LockStorage.make(value)
+        storage = LockedBuffer.make(value)
     }
 
     /// Runs `body` with exclusive access to the value.
@@ -42,10 +42,10 @@ struct Lock<Value>: @unchecked Sendable {
 /// `@unchecked Sendable`: as ``Lock``; the value is touched only with the mutex held
 /// (`withLock`, `wait`).
 struct ConditionLock<Value>: @unchecked Sendable {
-    private let storage: LockStorage<Value>
+    private let storage: LockedBuffer<Value>
 
     init(_ value: Value) {
-        storage = LockStorage.make(value)
+        storage = LockedBuffer.make(value)
     }
 
     /// Runs `body` with exclusive access to the value.
@@ -98,16 +98,23 @@ struct ConditionLock<Value>: @unchecked Sendable {
     }
 }
 
-/// The value and its `mt_lock` in one allocation.
-private final class LockStorage<Value>: ManagedBuffer<Value, mt_lock> {
-    static func make(_ value: Value) -> LockStorage {
-        let storage = unsafeDowncast(create(minimumCapacity: 1) { _ in value }, to: LockStorage.self)
+/// The value and its `mt_lock` in one allocation: the storage of ``Lock`` and
+/// ``ConditionLock``, and the base of an object that is its own lock (the event queue's
+/// ``DeliveryMailbox``), which saves a stream an allocation.
+///
+/// Not `Sendable` (`ManagedBuffer` is explicitly not): it is shared between threads only
+/// inside a wrapper that is `@unchecked Sendable` for the reason ``Lock`` gives.
+class LockedBuffer<Value>: ManagedBuffer<Value, mt_lock> {
+    /// A buffer of this class (or of the subclass it is called on) holding `value`.
+    final class func make(_ value: Value) -> Self {
+        let storage = unsafeDowncast(create(minimumCapacity: 1) { _ in value }, to: Self.self)
         storage.withUnsafeMutablePointerToElements { $0.initialize(to: mt_lock()) }
         return storage
     }
 
+    /// Runs `body` with exclusive access to the value.
     @inline(__always)
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+    final func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
         try withUnsafeMutablePointers { value, lock throws(E) -> R in
             mt_lock_acquire(lock)
             defer { mt_lock_release(lock) }
