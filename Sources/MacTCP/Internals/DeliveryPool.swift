@@ -6,7 +6,7 @@ import Glibc
 
 /// The threads that run every stream's ASR.
 ///
-/// Streams with events to deliver (their ``EventDelivery``, a ``Mailbox``) wait in one FIFO;
+/// Streams with events to deliver (their ``DeliveryMailbox``, a ``Mailbox``) wait in one FIFO;
 /// a worker takes a mailbox and runs its events in order, so one stream's events never
 /// overlap. How many workers there are is the point of this type:
 ///
