@@ -93,22 +93,55 @@ final class Connection: @unchecked Sendable {
         self.epoch = epoch
     }
 
-    /// Takes the send turn if it is free: one caller's bytes are never interleaved with
-    /// another's. Called with the stream's state lock held.
-    func takeSendTurn() -> Bool {
-        if sending { return false }
-        sending = true
+    /// The two kinds of call that take turns on a connection: sends (one caller's bytes are
+    /// never interleaved with another's) and receives (the urgent-region bookkeeping needs
+    /// one reader at a time, and MacTCP queued a stream's receives in order). Calls of a kind
+    /// are served one at a time, in the order they take the turn.
+    enum Turn {
+        case send
+        case receive
+    }
+
+    /// Counts a call of `turn`'s kind and takes the turn if it is free (true). Called with the
+    /// stream's state lock held.
+    @inline(__always)
+    func enter(_ turn: Turn) -> Bool {
+        switch turn {
+        case .send: senders += 1
+        case .receive: receivers += 1
+        }
+        return take(turn)
+    }
+
+    /// Takes the turn if it is free, for a call already counted. Called with the stream's
+    /// state lock held.
+    @inline(__always)
+    func take(_ turn: Turn) -> Bool {
+        switch turn {
+        case .send:
+            if sending { return false }
+            sending = true
+        case .receive:
+            if receiving { return false }
+            receiving = true
+        }
         return true
     }
 
-    /// Takes the receive turn if it is free. Receives are served one at a time, in the
-    /// order they take the turn: the urgent-region bookkeeping needs one reader at a time,
-    /// and MacTCP queued a stream's receives in order. Called with the stream's state lock
-    /// held.
-    func takeReceiveTurn() -> Bool {
-        if receiving { return false }
-        receiving = true
-        return true
+    /// Uncounts a call, giving the turn back if it held it; true when another call of the
+    /// kind waits for the turn (and must be told). Called with the stream's state lock held.
+    @inline(__always)
+    func leave(_ turn: Turn, holdingTurn: Bool) -> Bool {
+        switch turn {
+        case .send:
+            if holdingTurn { sending = false }
+            senders -= 1
+            return holdingTurn && senders > 0
+        case .receive:
+            if holdingTurn { receiving = false }
+            receivers -= 1
+            return holdingTurn && receivers > 0
+        }
     }
 
     var isAbnormallyEnded: Bool {

@@ -69,13 +69,8 @@ extension TCPStream {
         var holdsTurn = hasTurn
         defer { endReceive(connection, outcome, holdsTurn: holdsTurn) }
         if !hasTurn {
-            // Wait for the receive turn.
-            let taken = try core.wait(until: deadline) { state throws(MacTCPError) -> Bool? in
-                try checkAlive(connection, state, "receive")
-                return connection.takeReceiveTurn() ? true : nil
-            }
-            guard taken != nil else { throw Self.receiveTurnTimedOut }
-            holdsTurn = true
+            holdsTurn = try waitForTurn(.receive, on: connection, until: deadline, "receive")
+            if !holdsTurn { throw Self.receiveTurnTimedOut }
         }
         while true {
             let attempt = connection.descriptor.withDescriptor { fd in
@@ -108,20 +103,9 @@ extension TCPStream {
         var outcome = ReceiveOutcome()
         var holdsTurn = hasTurn
         defer { endReceive(connection, outcome, holdsTurn: holdsTurn) }
-        // Wait for the receive turn.
-        while !holdsTurn {
-            try Task.checkCancellation()
-            let seen = changeCount
-            holdsTurn = try core.withLock { state throws(MacTCPError) -> Bool in
-                try checkAlive(connection, state, "receive")
-                return connection.takeReceiveTurn()
-            }
-            if holdsTurn { break }
-            switch await change(since: seen, deadline: deadline) {
-            case .changed: continue
-            case .timedOut: throw Self.receiveTurnTimedOut
-            case .cancelled: throw CancellationError()
-            }
+        if !hasTurn {
+            holdsTurn = try await awaitTurn(.receive, on: connection, until: deadline, "receive")
+            if !holdsTurn { throw Self.receiveTurnTimedOut }
         }
         while true {
             try Task.checkCancellation()
@@ -184,8 +168,7 @@ extension TCPStream {
                     detail: isBuffer ? "the buffer must hold at least 1 byte" : "maxLength must be at least 1, not \(length)"
                 )
             }
-            connection.receivers += 1
-            return (connection, connection.takeReceiveTurn())
+            return (connection, connection.enter(.receive))
         }
         return (connection, Deadline(timeout: timeout), hasTurn)
     }
@@ -200,11 +183,7 @@ extension TCPStream {
     /// turn goes to a waiting receive, if any.
     private func endReceive(_ connection: Connection, _ outcome: ReceiveOutcome, holdsTurn: Bool) {
         let peerClosed = core.withLock { state -> Bool in
-            if holdsTurn {
-                connection.receiving = false
-                if connection.receivers > 1 { signalChange(&state) }
-            }
-            connection.receivers -= 1
+            if connection.leave(.receive, holdingTurn: holdsTurn) { signalChange(&state) }
             connection.dataArrivalArmed = true
             if outcome.urgent { connection.urgentDiscovered = true }
             if outcome.mark {

@@ -60,12 +60,7 @@ extension TCPStream {
         var holdsTurn = hasTurn
         defer { endSend(connection, holdsTurn: holdsTurn) }
         if !hasTurn {
-            // Wait for the send turn.
-            _ = try core.wait(until: .never) { state throws(MacTCPError) -> Bool? in
-                try checkAlive(connection, state, "send")
-                return connection.takeSendTurn() ? true : nil
-            }
-            holdsTurn = true
+            holdsTurn = try waitForTurn(.send, on: connection, until: .never, "send")
         }
         var plan = SendPlan(bytes: bytes, push: push, urgent: urgent, waitForAck: waitForAck)
         if waitForAck { prepareAckReports(connection) }
@@ -109,16 +104,8 @@ extension TCPStream {
         let (connection, hasTurn) = try beginSend(count: data.count)
         var holdsTurn = hasTurn
         defer { endSend(connection, holdsTurn: holdsTurn) }
-        // Wait for the send turn.
-        while !holdsTurn {
-            try Task.checkCancellation()
-            let seen = changeCount
-            holdsTurn = try core.withLock { state throws(MacTCPError) -> Bool in
-                try checkAlive(connection, state, "send")
-                return connection.takeSendTurn()
-            }
-            if holdsTurn { break }
-            if await change(since: seen, deadline: .never) == .cancelled { throw CancellationError() }
+        if !hasTurn {
+            holdsTurn = try await awaitTurn(.send, on: connection, until: .never, "send")
         }
         var plan = data.withUnsafeBytes { SendPlan(bytes: $0, push: push, urgent: urgent, waitForAck: waitForAck) }
         if waitForAck { prepareAckReports(connection) }
@@ -249,8 +236,7 @@ extension TCPStream {
             if count == 0 {
                 throw MacTCPError.invalidLength.with(operation: operation, detail: "there is nothing to send: data is empty")
             }
-            connection.senders += 1
-            return (connection, connection.takeSendTurn())
+            return (connection, connection.enter(.send))
         }
     }
 
@@ -264,11 +250,7 @@ extension TCPStream {
     /// waiting, there is nobody to tell).
     private func endSend(_ connection: Connection, holdsTurn: Bool) {
         core.withLock { state in
-            if holdsTurn {
-                connection.sending = false
-                if connection.senders > 1 { signalChange(&state) }
-            }
-            connection.senders -= 1
+            if connection.leave(.send, holdingTurn: holdsTurn) { signalChange(&state) }
         }
     }
 
