@@ -160,7 +160,7 @@ final class ListenerRegistry: Sendable {
         var nextID: UInt64 = 1
     }
 
-    private let table = ConditionLock(Table())
+    private let table = Lock(Table())
 
     /// Adds a waiting stream on `port` (0: a new listener on a port the system chooses) and
     /// returns its ticket and the listener's local address.

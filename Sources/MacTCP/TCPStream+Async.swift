@@ -112,10 +112,7 @@ extension TCPStream {
     /// ```
     public var events: AsyncStream<(event: TCPEvent, detail: Int)> {
         let sequence = delivery.sequence(finished: core.withLock { $0.released })
-        core.withLock { state in
-            state.listened = delivery.hasListeners
-            updateDataWatch(&state)
-        }
+        listenersChanged()
         return sequence
     }
 }

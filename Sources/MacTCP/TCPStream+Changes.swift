@@ -73,6 +73,15 @@ extension TCPStream {
         }
     }
 
+    /// After the ASR was set or the event sequence made: the state's copy of whether either
+    /// exists is brought up to date, and the reactor watches (or not) accordingly.
+    func listenersChanged() {
+        core.withLock { state in
+            state.listened = delivery.hasListeners
+            updateDataWatch(&state)
+        }
+    }
+
     /// Whether someone waits for this stream's events unasked: an ASR, the event sequence,
     /// async calls. Called with the state lock held.
     func isListenedFor(_ state: State) -> Bool {

@@ -77,7 +77,7 @@ public final class TCPStream: Sendable {
         init(_ error: MacTCPError) { self.error = error }
     }
 
-    let core = ConditionLock(State())
+    let core = Lock(State())
     let delivery = EventDelivery<TCPEvent>()
     /// The receive buffer size asked for at creation; nil for the kernel's autotuning.
     let receiveBufferSize: Int?
@@ -121,10 +121,7 @@ public final class TCPStream: Sendable {
         get { delivery.handler.map(TCPEvent.routine(calling:)) }
         set {
             delivery.handler = TCPEvent.rawRoutine(calling: newValue)
-            core.withLock { state in
-                state.listened = delivery.hasListeners
-                updateDataWatch(&state)
-            }
+            listenersChanged()
         }
     }
 

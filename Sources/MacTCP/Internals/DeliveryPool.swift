@@ -82,9 +82,9 @@ final class DeliveryPool: Sendable {
         }
     }
 
-    private let state = ConditionLock(State())
+    private let state = Lock(State())
     /// Set when the monitor should start looking.
-    private let monitorNeeded = ConditionLock(false)
+    private let monitorNeeded = Lock(false)
     private let minimumWorkers = max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     private init() {}

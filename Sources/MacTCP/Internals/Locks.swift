@@ -6,42 +6,23 @@ import Glibc
 #error("Unsupported platform")
 #endif
 
-/// A value protected by a mutex.
+/// A value protected by a mutex, which threads can also wait on.
 ///
 /// The mutex is the C layer's `mt_lock` (a futex lock: one atomic instruction each way
 /// without contention, where a pthread mutex costs two calls into glibc of about 25
 /// instructions each), not `Synchronization.Mutex`: the C layer is compiled with the
 /// sanitizers like the rest of the library, so ThreadSanitizer sees its atomics' ordering and
 /// can tell a race from a locked access, which it cannot for the standard library's mutex.
-/// The value and the mutex share one heap allocation (a `ManagedBuffer`: the value in the
-/// header, the mutex in the tail), so a lock costs one allocation; a stream holds several.
+/// `mt_lock` carries its condition variable too (12 bytes in all), because blocking MacTCP
+/// calls (`wait`, `close`, `send` with `waitForAck`) must sleep until the reactor or another
+/// thread changes a stream's state, and `Synchronization.Mutex` has none. The value and the
+/// mutex share one heap allocation (a `ManagedBuffer`: the value in the header, the mutex in
+/// the tail), so a lock costs one allocation; a stream holds several.
 ///
 /// `@unchecked Sendable`: every access to the value happens between `mt_lock_acquire` and
-/// `mt_lock_release` of the mutex, which lives at the stable address of the buffer's tail
-/// for the buffer's life.
+/// `mt_lock_release` of the mutex (`withLock`, `wait`), which lives at the stable address of
+/// the buffer's tail for the buffer's life.
 struct Lock<Value>: @unchecked Sendable {
-    private let storage: LockedBuffer<Value>
-
-    init(_ value: Value) {
-        storage = LockedBuffer.make(value)
-    }
-
-    /// Runs `body` with exclusive access to the value.
-    @inline(__always)
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        try storage.withLock(body)
-    }
-}
-
-/// A ``Lock`` that threads can wait on: the same mutex, with its condition variable.
-///
-/// `Synchronization.Mutex` has no condition variable, and blocking MacTCP calls (`wait`,
-/// `close`, `send` with `waitForAck`) must sleep until the reactor or another thread changes
-/// the stream's state.
-///
-/// `@unchecked Sendable`: as ``Lock``; the value is touched only with the mutex held
-/// (`withLock`, `wait`).
-struct ConditionLock<Value>: @unchecked Sendable {
     private let storage: LockedBuffer<Value>
 
     init(_ value: Value) {
@@ -98,8 +79,7 @@ struct ConditionLock<Value>: @unchecked Sendable {
     }
 }
 
-/// The value and its `mt_lock` in one allocation: the storage of ``Lock`` and
-/// ``ConditionLock``, and the base of an object that is its own lock (the event queue's
+/// The value and its `mt_lock` in one allocation: the storage of ``Lock``, and the base of an object that is its own lock (the event queue's
 /// ``DeliveryMailbox``), which saves a stream an allocation.
 ///
 /// Not `Sendable` (`ManagedBuffer` is explicitly not): it is shared between threads only
