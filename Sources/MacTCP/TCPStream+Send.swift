@@ -17,8 +17,13 @@ extension TCPStream {
     ///   - urgent: Sends the whole buffer as urgent data: the urgent pointer ends after its
     ///     last byte, so the peer's mark falls on that byte.
     ///   - waitForAck: Returns only when the peer has acknowledged every byte of this send,
-    ///     MacTCP's own completion rule for TCPSend.
+    ///     MacTCP's own completion rule for TCPSend. The wait is bounded by the connection's
+    ///     ULP timeout (``TCPOpenOptions/ulpTimeout``): once the peer has acknowledged nothing
+    ///     more for that long, the call throws ``MacTCPError/commandTimeout`` and the data
+    ///     stays sent.
     /// - Throws: ``MacTCPError/invalidLength`` for empty data;
+    ///   ``MacTCPError/commandTimeout`` when a `waitForAck` wait saw no acknowledgement for
+    ///   the ULP timeout;
     ///   ``MacTCPError/connectionClosing`` after `close()` or a graceful end;
     ///   ``MacTCPError/connectionDoesntExist`` without a connection;
     ///   ``MacTCPError/connectionTerminated`` when the connection is broken (before or during
@@ -132,9 +137,10 @@ extension TCPStream {
         }
         if waitForAck {
             let target = plan.target(connection)
+            var wait = AckWait(limit: connection.options.ulpTimeout)
             while true {
                 let seen = changeCount
-                if try acknowledged(target, connection) { return }
+                if try acknowledged(target, connection, &wait) { return }
                 switch await change(since: seen, deadline: Deadline(milliseconds: 200)) {
                 case .cancelled: throw CancellationError()
                 case .timedOut: lookForAcknowledgements(target, connection)
@@ -283,11 +289,14 @@ extension TCPStream {
         if !alive { throw terminated(operation) }
     }
 
-    /// Whether every byte below `target` has been acknowledged; throws if the connection broke.
-    private func acknowledged(_ target: UInt64, _ connection: Connection) throws(MacTCPError) -> Bool {
+    /// Whether every byte below `target` has been acknowledged; throws if the connection
+    /// broke, or if no further byte was acknowledged for the ULP timeout (`wait`).
+    private func acknowledged(_ target: UInt64, _ connection: Connection, _ wait: inout AckWait) throws(MacTCPError) -> Bool {
         try core.withLock { state throws(MacTCPError) -> Bool in
             try checkAlive(connection, state, "send")
-            return connection.ackedThrough >= target
+            if connection.ackedThrough >= target { return true }
+            try wait.check(connection.ackedThrough)
+            return false
         }
     }
 
@@ -308,6 +317,7 @@ extension TCPStream {
     /// acknowledgement report for the last byte (SOF_TIMESTAMPING_TX_ACK), with a periodic
     /// look at the socket as a safety net.
     private func waitForAcknowledgement(of target: UInt64, on connection: Connection) throws(MacTCPError) {
+        var wait = AckWait(limit: connection.options.ulpTimeout)
         while true {
             let done = try core.wait(until: Deadline(milliseconds: 200)) { state throws(MacTCPError) -> Bool? in
                 try checkAlive(connection, state, "send")
@@ -315,6 +325,34 @@ extension TCPStream {
             }
             if done == true { return }
             lookForAcknowledgements(target, connection)
+            if try acknowledged(target, connection, &wait) { return }
+        }
+    }
+}
+
+/// The bound on a send's wait for its acknowledgement: the ULP timeout without progress.
+///
+/// The wait gives up with `commandTimeout` once no further byte has been acknowledged for the
+/// connection's ULP timeout (MacTCP's period for "data unacknowledged"). The data stays sent
+/// and the connection unchanged; with ``ULPAction/abort`` the kernel usually ends the
+/// connection first (`connectionTerminated`).
+struct AckWait {
+    private let limit: Duration
+    private var acked: UInt64 = 0
+    private var since = ContinuousClock.now
+
+    init(limit: Duration) { self.limit = limit }
+
+    /// Notes how far the acknowledgements have got; throws once they stood still too long.
+    mutating func check(_ ackedThrough: UInt64) throws(MacTCPError) {
+        let now = ContinuousClock.now
+        if ackedThrough > acked {
+            acked = ackedThrough
+            since = now
+        } else if now - since >= limit {
+            throw MacTCPError.commandTimeout.with(
+                operation: "send",
+                detail: "the peer acknowledged nothing more for the ULP timeout (\(limit)); the data stays sent")
         }
     }
 }

@@ -7,52 +7,62 @@ import Synchronization
 import Glibc
 #endif
 
-/// `mactcp connect HOST PORT`: an interactive active open.
+/// `mactcp connect HOST PORT`: an active open, standard input to the peer, the peer to
+/// standard output.
 struct Connect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Open a connection; send standard input, print what arrives.",
         discussion: """
-            Each line of standard input is sent (pushed). A line starting with '!' sends the \
-            rest of the line as urgent data. End of input (Ctrl-D) half-closes the connection: \
-            what the peer still sends keeps arriving until it closes too. Ctrl-C aborts the \
-            connection (the peer gets a reset). Received data goes to standard output (urgent \
-            data marked), events and errors to standard error.
+            Standard input is sent exactly as it is, byte for byte. When standard input is a \
+            terminal (or with --lines), it is read as lines instead: each line is sent pushed, \
+            and a line starting with '!' sends the rest of the line as urgent data (its newline \
+            follows as normal data). End of input (Ctrl-D) half-closes the connection: what the \
+            peer still sends keeps arriving. The tool exits when both directions are done: \
+            input has ended and the peer has closed (with --exit-on-close, as soon as the peer \
+            has closed). SIGINT (Ctrl-C), SIGTERM and SIGHUP abort the connection (the peer \
+            gets a reset) and exit 74. Received data goes to standard output as it is (on a \
+            terminal, urgent data is highlighted); events and errors go to standard error.
 
             \(ExitStatus.help)
             """
     )
 
     @Argument(help: "The remote IPv4 address (or localhost).") var host: Host
-    @Argument(help: "The remote port, 1…65535.") var port: UInt16
-    @Option(name: .customLong("local-port"), help: "The local port (0: any).") var localPort: UInt16 = 0
-    @Option(help: "Seconds to wait for the connection (0: up to the ULP timeout).") var timeout: Double = 30
+    @Argument(help: "The remote port, 1…65535.") var port: RemotePort
+    @Option(name: .customLong("local-port"), parsing: .unconditional, help: "The local port, 0…65535 (0: any).")
+    var localPort = LocalPort(0)
+    @Option(parsing: .unconditional, help: "Seconds to wait for the connection (0: up to the ULP timeout).")
+    var timeout = Seconds(30)
+    @Flag(inversion: .prefixedNo, help: "Read standard input as lines, '!' lines urgent (default: only on a terminal).")
+    var lines: Bool?
+    @Flag(help: "Exit as soon as the peer has closed, without waiting for the end of input.")
+    var exitOnClose = false
     @Flag(help: "Print the stream's events on standard error.") var events = false
-    @Flag(help: "Print events as JSON lines.") var json = false
+    @Flag(help: "Print events and messages on standard error as JSON lines.") var json = false
     @Flag(help: "Publish the connection's status for `mactcp watch`.") var watch = false
 
-    func validate() throws {
-        if port == 0 { throw ValidationError("the port must be 1…65535") }
-        if !timeout.isFinite || timeout < 0 { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
-    }
-
     func run() throws {
+        Console.json.store(json, ordering: .relaxed)
+        Interruption.install()
+        let target = "\(IPv4.string(host.address)):\(port.value)"
         let stream: TCPStream
         do {
             stream = try TCPStream()
             if events || json {
                 let json = json
-                stream.asr = { event, detail in complain(describe(event, detail, json: json, stream: "connect")) }
+                stream.asr = { event, detail in Console.line(describe(event, detail, json: json, stream: "connect")) }
             }
-            try stream.activeOpen(localPort: localPort, host: host.address, remotePort: port, timeout: timeout)
+            Interruption.guarding(stream)
+            try stream.activeOpen(localPort: localPort.value, host: host.address, remotePort: port.value, timeout: timeout.value)
         } catch {
-            throw failure(for: error, doing: "connect to \(IPv4.string(host.address)):\(port)")
+            throw failure(for: error, doing: "connect to \(target)")
         }
-        complain("connected to \(IPv4.string(host.address)):\(port) from port \(stream.getSockName().port)")
-        abortOnInterrupt(stream)
-        if watch { WatchBoard.publish(stream, name: "connect \(IPv4.string(host.address)):\(port)") }
+        complain("connected to \(target) from port \(stream.getSockName().port)")
+        if watch { WatchBoard.publish(stream, name: "connect \(target)") }
         let printer = Printer()
         let finished = DispatchSemaphore(value: 0)
         let outcome = Outcome()
+        let exitOnClose = exitOnClose
         spawnThread {
             defer { finished.signal() }
             while true {
@@ -60,6 +70,14 @@ struct Connect: ParsableCommand {
                     printer.show(try stream.receive(timeout: .zero), from: "connect")
                 } catch MacTCPError.connectionClosing {
                     complain("the peer has closed the connection")
+                    if exitOnClose {
+                        do {
+                            try stream.close()
+                        } catch {
+                            Glibc.exit(failure(for: error, doing: "close").rawValue)
+                        }
+                        Glibc.exit(ExitStatus.success)
+                    }
                     return
                 } catch {
                     outcome.set(failure(for: error, doing: "receive"))
@@ -67,17 +85,16 @@ struct Connect: ParsableCommand {
                 }
             }
         }
-        while let line = readLine(strippingNewline: false) {
-            do {
-                if line.hasPrefix("!") {
-                    let urgent = String(line.dropFirst()).trimmingSuffix("\n")
-                    if !urgent.isEmpty { try stream.send(urgent, urgent: true) }
-                } else {
-                    try stream.send(line)
-                }
-            } catch {
-                throw failure(for: error, doing: "send")
+        do {
+            if lines ?? (isatty(0) == 1) {
+                try sendLines(stream)
+            } else {
+                try sendBytes(stream)
             }
+        } catch let code as ExitCode {
+            throw code
+        } catch {
+            throw failure(for: error, doing: "send")
         }
         do {
             try stream.close()
@@ -85,8 +102,40 @@ struct Connect: ParsableCommand {
             throw failure(for: error, doing: "close")
         }
         finished.wait()
+        Interruption.release(stream)
         stream.release()
         if let failure = outcome.value { throw failure }
+    }
+
+    /// Standard input as it is, in the chunks `read` returns, each pushed.
+    private func sendBytes(_ stream: TCPStream) throws {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count < 0 {
+                complain("mactcp: cannot read standard input: \(String(cString: strerror(errno)))")
+                try? stream.abort()
+                throw ExitCode(ExitStatus.broken)
+            }
+            if count == 0 { return }
+            try buffer.withUnsafeBytes { try stream.send(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
+    /// Standard input as lines: a line that starts with '!' is urgent data (without the
+    /// '!'), its newline sent after it as normal data.
+    private func sendLines(_ stream: TCPStream) throws {
+        while let line = readLine(strippingNewline: false) {
+            if line.hasPrefix("!") {
+                let body = line.dropFirst()
+                let urgent = body.hasSuffix("\n") ? body.dropLast() : body
+                if !urgent.isEmpty { try stream.send(String(urgent), urgent: true) }
+                if body.hasSuffix("\n") { try stream.send("\n") }
+            } else {
+                try stream.send(line)
+            }
+        }
     }
 }
 
@@ -102,40 +151,3 @@ extension String {
         hasSuffix(suffix) ? String(dropLast(suffix.count)) : self
     }
 }
-
-/// Ctrl-C (SIGINT) aborts the connection and exits.
-///
-/// The handler only writes a byte to a pipe (all a signal handler may safely do); a thread of
-/// its own, the one thread that is sure to have SIGINT unblocked, reads it, aborts and exits.
-/// This holds whatever signal mask and dispositions the tool was started with.
-func abortOnInterrupt(_ stream: TCPStream) {
-    var ends: [Int32] = [-1, -1]
-    guard pipe(&ends) == 0 else { return }
-    _ = fcntl(ends[0], F_SETFD, FD_CLOEXEC)
-    _ = fcntl(ends[1], F_SETFD, FD_CLOEXEC)
-    interruptPipe = ends[1]
-    let reader = ends[0]
-    spawnThread {
-        var only = sigset_t()
-        sigemptyset(&only)
-        sigaddset(&only, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &only, nil)
-        var byte: UInt8 = 0
-        while read(reader, &byte, 1) < 0 && errno == EINTR {}
-        try? stream.abort()
-        complain("aborted")
-        exit(ExitStatus.broken)
-    }
-    var action = sigaction()
-    action.__sigaction_handler.sa_handler = { _ in
-        var byte: UInt8 = 1
-        _ = write(interruptPipe, &byte, 1)
-    }
-    sigemptyset(&action.sa_mask)
-    action.sa_flags = SA_RESTART
-    sigaction(SIGINT, &action, nil)
-}
-
-/// The pipe's writing end, for the SIGINT handler. Written once, before the handler is
-/// installed; only read afterwards.
-nonisolated(unsafe) var interruptPipe: Int32 = -1

@@ -14,28 +14,38 @@ struct Listen: ParsableCommand {
         discussion: """
             Without --once, a pool of streams waits on the port, as MacTCP servers did, so \
             several clients can be served at once. Received data goes to standard output, \
-            urgent data marked; with --echo it is sent back (urgent data as urgent data).
+            urgent data marked; with --echo it is sent back (urgent data as urgent data). \
+            As with MacTCP, a client that arrives while no stream of the pool waits is not \
+            served: the kernel may complete its connection, which is then reset (or it is \
+            refused outright). Size --pool for the clients you expect at once. A passive open \
+            that fails is retried with a growing pause (0.1 s to 5 s). SIGINT (Ctrl-C), SIGTERM \
+            and SIGHUP abort the connections being served.
 
             \(ExitStatus.help)
             """
     )
 
-    @Option(help: "The local port (0: any free port, printed on standard error).") var port: UInt16 = 0
+    @Option(parsing: .unconditional, help: "The local port, 0…65535 (0: any free port, printed on standard error).")
+    var port = LocalPort(0)
     @Option(help: "Accept only this peer: HOST or HOST:PORT.") var from: Peer?
-    @Option(help: "Seconds to wait for a client (0: without limit).") var timeout: Double = 0
+    @Option(parsing: .unconditional, help: "Seconds to wait for a client (0: without limit).")
+    var timeout = Seconds(0)
     @Flag(help: "Send back what arrives.") var echo = false
     @Flag(help: "Serve one connection, then exit.") var once = false
-    @Option(help: "How many streams wait at once without --once.") var pool: Int = 4
+    @Option(parsing: .unconditional, help: "How many streams wait at once without --once, 1…1024.")
+    var pool = Count(4)
     @Flag(help: "Print the streams' events on standard error.") var events = false
-    @Flag(help: "Print events as JSON lines.") var json = false
+    @Flag(help: "Print events and messages on standard error as JSON lines.") var json = false
     @Flag(help: "Publish the (first) connection's status for `mactcp watch`.") var watch = false
 
     func validate() throws {
-        if !timeout.isFinite || timeout < 0 { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
-        if pool < 1 || pool > 1024 { throw ValidationError("--pool must be 1…1024") }
+        if !(1...1024).contains(pool.value) { throw ValidationError("--pool must be 1…1024, not \(pool.value)") }
     }
 
     func run() throws {
+        Console.json.store(json, ordering: .relaxed)
+        Interruption.install()
+        let port = port.value
         let counter = Atomic(1)
         let first: TCPStream
         let ended = DispatchSemaphore(value: 0)
@@ -55,7 +65,7 @@ struct Listen: ParsableCommand {
         // Arm the whole pool before serving, so that clients arriving together find it.
         var armed = [first]
         do {
-            for _ in 1..<pool {
+            for _ in 1..<pool.value {
                 armed.append(try open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)"))
             }
         } catch {
@@ -66,16 +76,21 @@ struct Listen: ParsableCommand {
         for initial in armed {
             spawnThread {
                 var stream: TCPStream? = initial
+                var pause = 0.1
                 while true {
                     do {
                         let current = try stream ?? this.open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
                         stream = nil
+                        pause = 0.1
                         try? this.serve(current)
                         current.release()
                         _ = names.withLock { $0.removeValue(forKey: ObjectIdentifier(current)) }
                     } catch {
-                        _ = failure(for: error, doing: "listen")
-                        return
+                        // This stream of the pool cannot wait now (the port is taken, no
+                        // descriptors are left): say so, and try again later.
+                        _ = failure(for: error, doing: "listen (retrying in \(pause) s)")
+                        usleep(UInt32(pause * 1e6))
+                        pause = min(5, pause * 2)
                     }
                 }
             }
@@ -91,11 +106,17 @@ struct Listen: ParsableCommand {
         if events || json {
             let json = json
             stream.asr = { event, detail in
-                complain(describe(event, detail, json: json, stream: name))
+                Console.line(describe(event, detail, json: json, stream: name))
                 if event == .terminate { ended?.signal() }
             }
         }
-        try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout)
+        do {
+            try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout.value)
+        } catch {
+            stream.release()
+            _ = names.withLock { $0.removeValue(forKey: ObjectIdentifier(stream)) }
+            throw error
+        }
         return stream
     }
 
@@ -106,6 +127,8 @@ struct Listen: ParsableCommand {
         } catch {
             throw failure(for: error, doing: "listen")
         }
+        Interruption.guarding(stream)
+        defer { Interruption.release(stream) }
         let status = try stream.status()
         complain("[\(name)] connected from \(IPv4.string(status.remoteHost)):\(status.remotePort)")
         if watch { WatchBoard.publish(stream, name: "listen \(name)") }

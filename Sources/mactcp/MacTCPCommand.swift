@@ -6,6 +6,7 @@ struct MacTCPCommand: ParsableCommand {
         commandName: "mactcp",
         abstract: "MacTCP's TCP streams on Linux: netcat for TCP's corners — urgent data, push, half-close, abort, live status.",
         discussion: ExitStatus.help,
+        version: ExitStatus.version,
         subcommands: [Demo.self, Connect.self, Listen.self, SendFile.self, ReceiveFile.self, Watch.self, Info.self, UDP.self]
     )
 }

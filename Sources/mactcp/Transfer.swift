@@ -10,27 +10,31 @@ struct Progress {
     let total: Int?
     let start = nowSeconds()
     private var last = 0.0
-    private let enabled = isatty(2) == 1
 
     init(total: Int?) { self.total = total }
 
     mutating func update(_ done: Int, final: Bool = false) {
-        guard enabled else { return }
+        guard Console.errorIsTerminal, !Console.json.load(ordering: .relaxed) else { return }
         let now = nowSeconds()
         guard final || now - last >= 0.2 else { return }
         last = now
-        let rate = Double(done) / max(now - start, 1e-6)
-        var text = "\r\(done) bytes, \(Int(rate / 1e6)) MB/s"
-        if let total, total > 0 {
-            let fraction = Double(done) / Double(total)
-            let width = 30
-            let filled = Int(fraction * Double(width))
-            text += " [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
-            text += " \(Int(fraction * 100))%"
-            if rate > 0 && done < total { text += ", ETA \(Int(Double(total - done) / rate)) s" }
-        }
-        let bytes = Array((text + (final ? "\n" : "\u{1B}[K")).utf8)
-        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        Console.progress(Self.line(done: done, total: total, seconds: now - start), final: final)
+    }
+
+    /// The progress text: bytes, rate and, when the size is known, a bar, the percentage and
+    /// the time left (rounded up); more bytes than expected are said, not drawn.
+    static func line(done: Int, total: Int?, seconds: Double) -> String {
+        let rate = Double(done) / max(seconds, 1e-6)
+        var text = "\(done) bytes, \(Int(rate / 1e6)) MB/s"
+        guard let total, total > 0 else { return text }
+        if done > total { return text + " (\(done - total) more than the \(total) expected)" }
+        let fraction = Double(done) / Double(total)
+        let width = 30
+        let filled = min(width, max(0, Int(fraction * Double(width))))
+        text += " [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
+        text += " \(Int(fraction * 100))%"
+        if rate > 0 && done < total { text += ", ETA \(Int((Double(total - done) / rate).rounded(.up))) s" }
+        return text
     }
 }
 
@@ -46,19 +50,24 @@ struct SendFile: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "send",
         abstract: "Send a file (or standard input) and exit 0 only when every byte was acknowledged.",
-        discussion: "The last send waits for the peer's acknowledgement; then the connection is half-closed.\n\n" + ExitStatus.help
+        discussion: """
+            The last send waits for the peer's acknowledgement (bounded by the ULP timeout, \
+            2 minutes); then the connection is half-closed. SIGINT (Ctrl-C), SIGTERM and SIGHUP \
+            abort the connection, so that the receiver sees a reset, never a short file that \
+            ends like a whole one.
+
+            \(ExitStatus.help)
+            """
     )
 
     @Argument(help: "The remote IPv4 address (or localhost).") var host: Host
-    @Argument(help: "The remote port, 1…65535.") var port: UInt16
+    @Argument(help: "The remote port, 1…65535.") var port: RemotePort
     @Argument(help: "The file to send, or - for standard input.") var file: String
-    @Option(help: "Seconds to wait for the connection.") var timeout: Double = 30
-
-    func validate() throws {
-        if port == 0 { throw ValidationError("the port must be 1…65535") }
-    }
+    @Option(parsing: .unconditional, help: "Seconds to wait for the connection (0: up to the ULP timeout).")
+    var timeout = Seconds(30)
 
     func run() throws {
+        Interruption.install()
         let fd = file == "-" ? 0 : open(file, O_RDONLY)
         guard fd >= 0 else {
             complain("mactcp: cannot open \(file): \(String(cString: strerror(errno)))")
@@ -69,11 +78,15 @@ struct SendFile: ParsableCommand {
         let stream: TCPStream
         do {
             stream = try TCPStream()
-            try stream.activeOpen(host: host.address, remotePort: port, timeout: timeout)
+            Interruption.guarding(stream)
+            try stream.activeOpen(host: host.address, remotePort: port.value, timeout: timeout.value)
         } catch {
-            throw failure(for: error, doing: "connect to \(IPv4.string(host.address)):\(port)")
+            throw failure(for: error, doing: "connect to \(IPv4.string(host.address)):\(port.value)")
         }
-        defer { stream.release() }
+        defer {
+            Interruption.release(stream)
+            stream.release()
+        }
         var progress = Progress(total: size)
         var sent = 0
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
@@ -81,8 +94,10 @@ struct SendFile: ParsableCommand {
         do {
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
                 if count < 0 {
                     complain("mactcp: cannot read \(file): \(String(cString: strerror(errno)))")
+                    try? stream.abort()  // the peer must not take what it got for the whole file
                     throw ExitCode(ExitStatus.broken)
                 }
                 // Keep one chunk back so that the last one can wait for its acknowledgement.
@@ -110,25 +125,39 @@ struct ReceiveFile: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receive",
         abstract: "Wait for one connection and write what arrives to standard output.",
-        discussion: ExitStatus.help
+        discussion: """
+            Exits 0 when the sender closed the connection in order (and, with --size, exactly \
+            that many bytes arrived); a reset, such as an interrupted sender's, exits 74. \
+            SIGINT (Ctrl-C), SIGTERM and SIGHUP abort the connection.
+
+            \(ExitStatus.help)
+            """
     )
 
-    @Option(help: "The local port (0: any free port, printed on standard error).") var port: UInt16 = 0
-    @Option(help: "Seconds to wait for the client (0: without limit).") var timeout: Double = 0
-    @Option(help: "The expected size, for the progress bar.") var size: Int?
+    @Option(parsing: .unconditional, help: "The local port, 0…65535 (0: any free port, printed on standard error).")
+    var port = LocalPort(0)
+    @Option(parsing: .unconditional, help: "Seconds to wait for the client (0: without limit).")
+    var timeout = Seconds(0)
+    @Option(parsing: .unconditional, help: "The expected size in bytes: the progress bar's, and any other count exits 74.")
+    var size: Count?
 
     func run() throws {
+        Interruption.install()
         let stream: TCPStream
         do {
             stream = try TCPStream()
-            try stream.passiveOpen(port: port, timeout: timeout)
+            Interruption.guarding(stream)
+            try stream.passiveOpen(port: port.value, timeout: timeout.value)
             complain("listening on port \(stream.getSockName().port)")
             try stream.wait()
         } catch {
             throw failure(for: error, doing: "receive")
         }
-        defer { stream.release() }
-        var progress = Progress(total: size)
+        defer {
+            Interruption.release(stream)
+            stream.release()
+        }
+        var progress = Progress(total: size?.value)
         var received = 0
         do {
             while true {
@@ -146,6 +175,11 @@ struct ReceiveFile: ParsableCommand {
             throw failure(for: error, doing: "receive")
         }
         progress.update(received, final: true)
+        if let expected = size?.value, expected != received {
+            complain("mactcp: receive: \(received) bytes arrived, \(expected) were expected"
+                + (received < expected ? " (\(expected - received) missing)" : " (\(received - expected) more)"))
+            throw ExitCode(ExitStatus.broken)
+        }
         complain("received \(received) bytes")
     }
 }

@@ -17,13 +17,10 @@ struct UDPSend: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "send", abstract: "Send one datagram (the text, or standard input).")
 
     @Argument(help: "The destination IPv4 address (or localhost).") var host: Host
-    @Argument(help: "The destination port, 1…65535.") var port: UInt16
-    @Argument(help: "The text to send; standard input when left out.") var text: String?
-    @Option(help: "Seconds to wait for an ICMP error after sending.") var wait: Double = 0.2
-
-    func validate() throws {
-        if port == 0 { throw ValidationError("the port must be 1…65535") }
-    }
+    @Argument(help: "The destination port, 1…65535.") var port: RemotePort
+    @Argument(help: "The text to send; standard input (as it is, up to 65,507 bytes) when left out.") var text: String?
+    @Option(parsing: .unconditional, help: "Seconds to wait for an ICMP error after sending.")
+    var wait = Seconds(0.2)
 
     func run() throws {
         var data: [UInt8]
@@ -31,17 +28,22 @@ struct UDPSend: ParsableCommand {
             data = Array(text.utf8)
         } else {
             data = []
-            while let line = readLine(strippingNewline: false) { data += Array(line.utf8) }
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                data += chunk[0..<count]
+            }
         }
         do {
             let stream = try UDPStream()
             defer { stream.release() }
-            try stream.write(host: host.address, port: port, data)
-            let deadline = nowSeconds() + wait
+            try stream.write(host: host.address, port: port.value, data)
+            let deadline = nowSeconds() + wait.value
             while nowSeconds() < deadline && stream.lastICMPReport == nil { usleep(5000) }
             if let report = stream.lastICMPReport {
-                complain("ICMP type \(report.icmpType) code \(report.icmpCode) from \(IPv4.string(report.reportingHost))"
-                    + " about \(IPv4.string(report.remoteHost)):\(report.remotePort)")
+                complain("ICMP \(report)")
                 throw ExitCode(ExitStatus.unavailable)
             }
         } catch let code as ExitCode {
@@ -55,26 +57,34 @@ struct UDPSend: ParsableCommand {
 struct UDPListen: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "listen", abstract: "Print the datagrams that arrive on a port.")
 
-    @Option(help: "The local port (0: any, printed on standard error).") var port: UInt16 = 0
-    @Option(help: "Exit after this many datagrams (0: never).") var count: Int = 0
-    @Option(help: "Seconds to wait for each datagram (0: without limit).") var timeout: Double = 0
-    @Flag(help: "Print JSON lines.") var json = false
+    @Option(parsing: .unconditional, help: "The local port, 0…65535 (0: any, printed on standard error).")
+    var port = LocalPort(0)
+    @Option(parsing: .unconditional, help: "Exit after this many datagrams (0: never).")
+    var count = Count(0)
+    @Option(parsing: .unconditional, help: "Seconds to wait for each datagram (0: without limit).")
+    var timeout = Seconds(0)
+    @Flag(help: "Print JSON lines: the sender, the size, the bytes in base64 and, when they are UTF-8, as text.")
+    var json = false
 
     func run() throws {
+        Console.json.store(json, ordering: .relaxed)
         do {
-            let stream = try UDPStream(port: port)
+            let stream = try UDPStream(port: port.value)
             defer { stream.release() }
             complain("listening on UDP port \(stream.port)")
             var received = 0
-            while count == 0 || received < count {
-                let datagram = try stream.read(timeout: timeout)
+            while count.value == 0 || received < count.value {
+                let datagram = try stream.read(timeout: timeout.value)
                 received += 1
-                let text = String(decoding: datagram.data, as: UTF8.self)
+                let from = "\(IPv4.string(datagram.remoteHost)):\(datagram.remotePort)"
                 if json {
-                    let escaped = text.unicodeScalars.map { $0.value < 32 || $0 == "\"" || $0 == "\\" ? String(format4($0.value)) : String($0) }.joined()
-                    print("{\"from\":\"\(IPv4.string(datagram.remoteHost)):\(datagram.remotePort)\",\"bytes\":\(datagram.data.count),\"text\":\"\(escaped)\"}")
+                    // The bytes losslessly in base64; the text too when they are valid UTF-8.
+                    let text = String(validating: datagram.data, as: UTF8.self)
+                    Console.data(Array(("{\"from\":\"\(from)\",\"bytes\":\(datagram.data.count),\"base64\":\"\(base64(datagram.data))\""
+                        + (text.map { ",\"text\":\(jsonString($0))" } ?? "") + "}\n").utf8))
                 } else {
-                    print("\(IPv4.string(datagram.remoteHost)):\(datagram.remotePort) \(datagram.data.count) bytes: \(text)")
+                    // Escaped: a datagram must not drive the terminal that shows it.
+                    Console.data(Array("\(from) \(datagram.data.count) bytes: \(Console.escaped(datagram.data))\n".utf8))
                 }
             }
         } catch {
@@ -83,8 +93,3 @@ struct UDPListen: ParsableCommand {
     }
 }
 
-/// A JSON \u escape.
-func format4(_ value: UInt32) -> String {
-    let hex = String(value, radix: 16)
-    return "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-}

@@ -61,12 +61,13 @@ struct Watch: ParsableCommand {
     )
 
     @Option(help: "The process to watch (default: the newest one publishing).") var pid: Int32?
-    @Option(help: "Refreshes before exiting (0: until the connection's process ends).") var frames: Int = 0
+    @Option(parsing: .unconditional, help: "Refreshes before exiting (0: until the connection's process ends).")
+    var frames = Count(0)
 
     func run() throws {
         var history: [[Int]] = Array(repeating: [], count: 5)
         var shown = 0
-        while frames == 0 || shown < frames {
+        while frames.value == 0 || shown < frames.value {
             guard let path = pid.map(WatchBoard.path(for:)) ?? newest(), let line = read(path) else {
                 if shown == 0 {
                     complain("mactcp: nothing to watch: start `mactcp connect --watch …` or `mactcp listen --watch …` first")
@@ -85,7 +86,7 @@ struct Watch: ParsableCommand {
                 history[index].append(tracked[index])
                 if history[index].count > 40 { history[index].removeFirst() }
             }
-            render(name: String(fields[0].map { $0 == "_" ? " " : $0 }), values: values, local: fields[8], remote: "\(fields[9]):\(fields[10])", history: history)
+            render(name: Console.escaped(String(fields[0].map { $0 == "_" ? " " : $0 })), values: values, local: fields[8], remote: "\(fields[9]):\(fields[10])", history: history)
             shown += 1
             usleep(200_000)
         }
@@ -96,7 +97,10 @@ struct Watch: ParsableCommand {
         defer { closedir(directory) }
         var best: (String, Int)?
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // Read the name in place: an entry is only as long as its name, so copying the
+            // whole 256-byte d_name field would read past a short one.
+            let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+            let name = String(cString: UnsafeRawPointer(entry).advanced(by: offset).assumingMemoryBound(to: CChar.self))
             guard name.hasSuffix(".status") else { continue }
             let path = WatchBoard.directory + "/" + name
             var info = stat()
@@ -135,10 +139,17 @@ struct Watch: ParsableCommand {
         output(Array(frame.utf8))
     }
 
+    /// The last values as bars scaled from their lowest to their highest, with that scale
+    /// written after them.
     private func sparkline(_ values: [Int]) -> String {
         let bars = Array("▁▂▃▄▅▆▇█")
         guard let low = values.min(), let high = values.max() else { return "" }
-        let span = max(high - low, 1)
-        return String(values.map { bars[min(bars.count - 1, ($0 - low) * (bars.count - 1) / span)] })
+        let span = Double(high) - Double(low)
+        let line = String(values.map { value -> Character in
+            guard span > 0 else { return bars[0] }
+            let level = Int(((Double(value) - Double(low)) / span * Double(bars.count - 1)).rounded())
+            return bars[min(bars.count - 1, max(0, level))]
+        })
+        return line + (low == high ? "  (\(low))" : "  (\(low)…\(high))")
     }
 }

@@ -20,27 +20,14 @@ enum ExitStatus {
     /// Nothing came within the timeout.
     static let timeout: Int32 = 75
 
+    /// The tool's version, for `mactcp --version`.
+    static let version = "0.9.0"
+
     static let help = """
         Exit status: 0 success; 64 bad arguments; 69 could not connect (refused, unreachable, \
         no answer); 73 local port in use; 74 connection broken or data not acknowledged; \
         75 timed out.
         """
-}
-
-/// Writes a line to standard error.
-func complain(_ text: String) {
-    let bytes = Array((text + "\n").utf8)
-    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-}
-
-/// Writes bytes to standard output, unbuffered.
-func output(_ bytes: [UInt8]) {
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
-        if written <= 0 { return }
-        offset += written
-    }
 }
 
 /// Turns a MacTCP error into a message with the code's name and a hint, and an exit status.
@@ -71,44 +58,18 @@ func failure(for error: any Error, doing what: String) -> ExitCode {
         hint = ""
         status = ExitStatus.broken
     }
-    complain("mactcp: \(what): \(error.name) (\(error.code)): \(error.detail ?? error.meaning)"
-        + (error.errno.map { " [\(String(cString: strerror($0)))]" } ?? "") + (hint.isEmpty ? "" : "\n  hint: \(hint)"))
+    let reason = error.detail ?? error.meaning
+    let system = error.errno.map { String(cString: strerror($0)) }
+    if Console.json.load(ordering: .relaxed) {
+        Console.line(
+            "{\"error\":\(jsonString(error.name)),\"code\":\(error.code),\"operation\":\(jsonString(what)),"
+                + "\"message\":\(jsonString(reason))" + (system.map { ",\"errno\":\(jsonString($0))" } ?? "")
+                + (hint.isEmpty ? "" : ",\"hint\":\(jsonString(hint))") + ",\"exit\":\(status)}")
+    } else {
+        Console.line("mactcp: \(what): \(error.name) (\(error.code)): \(reason)"
+            + (system.map { " [\($0)]" } ?? "") + (hint.isEmpty ? "" : "\n  hint: \(hint)"))
+    }
     return ExitCode(status)
-}
-
-/// A host argument: dotted-quad IPv4, or `localhost`.
-struct Host: ExpressibleByArgument, Sendable {
-    let address: UInt32
-
-    init?(argument: String) {
-        if argument == "localhost" {
-            address = IPv4.loopback
-        } else if let parsed = IPv4.address(argument), parsed != 0 {
-            address = parsed
-        } else {
-            return nil
-        }
-    }
-
-    static var defaultCompletionKind: CompletionKind { .default }
-}
-
-/// `HOST[:PORT]` for `--from`.
-struct Peer: ExpressibleByArgument, Sendable {
-    let host: UInt32
-    let port: UInt16
-
-    init?(argument: String) {
-        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let host = Host(argument: String(parts[0])) else { return nil }
-        self.host = host.address
-        if parts.count == 2 {
-            guard let port = UInt16(parts[1]) else { return nil }
-            self.port = port
-        } else {
-            port = 0
-        }
-    }
 }
 
 /// Formats an event for people (stderr) or scripts (`--json`).
@@ -121,8 +82,8 @@ func describe(_ event: TCPEvent, _ detail: Int, json: Bool, stream: String) -> S
     default: break
     }
     if json {
-        return "{\"stream\":\"\(stream)\",\"event\":\"\(event)\",\"code\":\(event.rawValue),\"detail\":\(detail)"
-            + (extra.isEmpty ? "" : ",\"meaning\":\"\(extra)\"") + "}"
+        return "{\"stream\":\(jsonString(stream)),\"event\":\"\(event)\",\"code\":\(event.rawValue),\"detail\":\(detail)"
+            + (extra.isEmpty ? "" : ",\"meaning\":\(jsonString(extra))") + "}"
     }
     return "[\(stream)] event \(event) (\(event.rawValue))" + (extra.isEmpty ? "" : ": \(extra)")
 }

@@ -11,7 +11,6 @@ import Glibc
 /// region's last byte. Whatever standard output is, a line on standard error tells each
 /// urgent region's length and where its mark fell (so scripts see it too).
 final class Printer: Sendable {
-    private let terminal = isatty(1) == 1
     private let total = Mutex(0)
 
     func show(_ result: TCPReceived, from name: String) {
@@ -20,15 +19,20 @@ final class Printer: Sendable {
             return value
         }
         let urgent = result.urgent || result.mark || inRegion.withLock { $0 }
-        if urgent && terminal {
+        if urgent && Console.outputIsTerminal {
             output(Array("\u{1B}[7m".utf8) + result.data + Array("\u{1B}[0m".utf8) + (result.mark ? Array("⟨mark⟩".utf8) : []))
         } else {
             output(result.data)
         }
         if result.urgent { inRegion.withLock { $0 = true } }
         if urgent {
-            complain("[\(name)] urgent data: \(result.data.count) bytes at offset \(start)"
-                + (result.urgent ? ", region starts" : "") + (result.mark ? ", mark after byte \(start + result.data.count)" : ""))
+            if Console.json.load(ordering: .relaxed) {
+                Console.line("{\"stream\":\(jsonString(name)),\"urgent\":{\"bytes\":\(result.data.count),\"offset\":\(start),"
+                    + "\"regionStarts\":\(result.urgent),\"markAfter\":\(result.mark ? "\(start + result.data.count)" : "null")}}")
+            } else {
+                Console.line("[\(name)] urgent data: \(result.data.count) bytes at offset \(start)"
+                    + (result.urgent ? ", region starts" : "") + (result.mark ? ", mark after byte \(start + result.data.count)" : ""))
+            }
         }
         if result.mark { inRegion.withLock { $0 = false } }
     }
