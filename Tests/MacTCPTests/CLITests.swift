@@ -49,10 +49,10 @@ extension ChildProcess {
 
 @Suite("mactcp command-line tool", .serialized, .timeLimit(.minutes(2)))
 struct CLITests {
-    @Test("connect: lines go out (a '!' line as urgent data), end of input half-closes, replies come back")
+    @Test("connect --lines: lines go out (a '!' line as urgent data), end of input half-closes, replies come back")
     func connect() throws {
         let listener = try Peer.listener()
-        let run = try Tool.start(["connect", "127.0.0.1", String(listener.localPort)])
+        let run = try Tool.start(["connect", "--lines", "127.0.0.1", String(listener.localPort)])
         let peer = try listener.accept()
         peer.setOOBInline()
         run.write("hello\n")
@@ -61,7 +61,7 @@ struct CLITests {
         try peer.waitUnread(3)
         #expect(try peer.receive(max: 2) == Array("UR".utf8))
         #expect(peer.atMark)
-        #expect(try peer.receive(max: 10) == Array("G".utf8))
+        #expect(try peer.receive(max: 10) == Array("G\n".utf8))
         run.endInput()
         #expect(try peer.receiveToEnd().isEmpty)  // our half-close
         try peer.send("reply after your FIN")
@@ -200,7 +200,7 @@ struct CLITests {
         _ = consume closed
         let unreachable = try Tool.start(["udp", "send", "127.0.0.1", String(closedPort), "anyone?"]).finish()
         #expect(unreachable.status == 69)
-        #expect(unreachable.err.contains("ICMP type 3 code 3"))
+        #expect(unreachable.err.contains("ICMP port unreachable (type 3, code 3)"))
     }
 
     @Test("on a terminal (tmux), urgent data is highlighted and the mark shown",
@@ -226,6 +226,14 @@ struct CLITests {
         }
         #expect(screen.contains("plain "))
         #expect(screen.contains("\u{1B}[7mURGENT"))
+        // The note on standard error starts a line of its own: it does not run into the data.
+        try waitUntil(timeout: 10, "the urgent note") {
+            screen = try Tool.screen(of: session)
+            return screen.contains("urgent data: 6 bytes")
+        }
+        let markLine = screen.split(separator: "\n").first { $0.contains("⟨mark⟩") } ?? ""
+        #expect(markLine.hasSuffix("⟨mark⟩"), "the mark's line: \(markLine)")
+        #expect(screen.split(separator: "\n").contains { $0.hasPrefix("[connection") && $0.contains("urgent data: 6 bytes") })
     }
 
     @Test("watch: a live status view of a `listen --watch` connection, refreshed in place (tmux)",

@@ -48,4 +48,40 @@ struct ULPTimeoutTests {
         #expect(throws: MacTCPError.connectionTerminated) { try sending.value().get() }
         expectMacTCPError(.connectionTerminated) { _ = try stream.receive(timeout: 1) }
     }
+
+    /// A peer whose window is closed: it reads nothing, with the smallest receive buffer.
+    private func closedWindowPair(_ options: TCPOpenOptions) throws -> (TCPStream, Peer) {
+        let listener = try Peer.listener()
+        listener.setReceiveBuffer(1)
+        let stream = try TCPStream()
+        try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5, options: options)
+        return (stream, try listener.accept())
+    }
+
+    @Test("waitForAck is bounded by the ULP timeout: commandTimeout when nothing more is acknowledged, the data stays sent")
+    func waitForAckBound() throws {
+        let (stream, peer) = try closedWindowPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .report))
+        let data = [UInt8](repeating: 7, count: 12_000)
+        let start = Clock.now
+        let sending = Background { try stream.send(data, waitForAck: true) }
+        let result = try sending.value(timeout: 15)
+        let elapsed = Clock.now - start
+        #expect(throws: MacTCPError.commandTimeout) { try result.get() }
+        #expect(elapsed >= 0.9, "gave up after \(elapsed) s, before the ULP timeout")
+        #expect(try stream.status().state == .established)
+        // Nothing was lost: the peer reads every byte once it reads at all.
+        #expect(try peer.receive(exactly: data.count, timeout: 10) == data)
+    }
+
+    @Test("the async waitForAck send has the same bound")
+    func asyncWaitForAckBound() async throws {
+        try await withTaskExecutorPreference(TestExecutor.shared) {
+            let (stream, peer) = try closedWindowPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .report))
+            let data = [UInt8](repeating: 8, count: 12_000)
+            let start = Clock.now
+            await #expect(throws: MacTCPError.commandTimeout) { try await stream.send(data, waitForAck: true) }
+            #expect(Clock.now - start >= 0.9)
+            #expect(try peer.receive(exactly: data.count, timeout: 10) == data)
+        }
+    }
 }

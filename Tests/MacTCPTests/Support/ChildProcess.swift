@@ -81,8 +81,12 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Writes `text` to the child's standard input.
     func write(_ text: String) {
+        write(bytes: Array(text.utf8))
+    }
+
+    /// Writes `bytes` to the child's standard input (blocking while its pipe is full).
+    func write(bytes: [UInt8]) {
         guard input >= 0 else { return }
-        let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { Glibc.write(input, $0.baseAddress! + offset, $0.count - offset) }
