@@ -8,7 +8,10 @@ let package = Package(
         .executable(name: "mactcp", targets: ["mactcp"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `swift package generate-documentation --target MacTCP`: the DocC catalog, checked
+        // warning-free by .ci/run. A plugin only: nothing of it is linked into the package.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The thin C layer: what Swift cannot import from Glibc (epoll, the full tcp_info,

@@ -14,8 +14,9 @@ import Glibc
 /// ```swift
 /// do {
 ///     let result = try stream.receive(timeout: .seconds(5))
+///     print(result.data.count)
 /// } catch MacTCPError.connectionClosing {
-///     // the peer closed and everything has been read
+///     print("the peer has closed and everything was read")  // → the peer has closed and everything was read
 /// }
 /// ```
 ///

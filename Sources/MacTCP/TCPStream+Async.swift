@@ -107,7 +107,8 @@ extension TCPStream {
     ///
     /// ```swift
     /// for await (event, detail) in stream.events {
-    ///     if event == .dataArrival { … }
+    ///     print(event, detail)
+    ///     if event == .terminate { break }
     /// }
     /// ```
     public var events: AsyncStream<(event: TCPEvent, detail: Int)> {

@@ -6,12 +6,14 @@
 ///
 /// ```swift
 /// let server = try TCPStream()
-/// try server.passiveOpen(port: 7000)
+/// try server.passiveOpen(port: 0)                      // a free port
+/// let port = server.getSockName().port
 /// let client = try TCPStream()
-/// try client.activeOpen(host: IPv4.loopback, remotePort: 7000)
+/// try client.activeOpen(host: IPv4.loopback, remotePort: port)
 /// try server.wait()
-/// try client.send(Array("hello".utf8))
+/// try client.send("hello")
 /// let result = try server.receive(timeout: .seconds(5))
+/// print(String(decoding: result.data, as: UTF8.self))  // → hello
 /// ```
 ///
 /// The corresponding MacTCP call for creating a stream is `TCPCreate`; the Python `mactcp`

@@ -62,13 +62,19 @@ private final class Tour: Sendable {
             switch event {
             case .terminate:
                 let reason = TCPTerminationReason(rawValue: detail).map { ".\($0)" } ?? "\(detail)"
-                text += ", reason \(reason) (\(detail))"
+                text += ", reason \(reason) (\(detail)): the connection is over"
             case .passiveOpenDone:
                 text += detail == 0 ? ", result 0: a client is connected" : ", result \(MacTCPError(code: detail).name)"
             case .icmpReceived:
-                text += ", ICMP type \(detail)"
-            default:
-                break
+                text += ", ICMP type \(detail): an ICMP error came back about this connection"
+            case .dataArrival:
+                text += ": data is waiting to be received (said once until a receive takes it)"
+            case .urgent:
+                text += ": urgent data is waiting; the next receives return it first"
+            case .closing:
+                text += ": the peer has closed its side and everything it sent was read"
+            case .ulpTimeout:
+                text += ": sent data stayed unacknowledged for the ULP timeout"
             }
             say(text)
             seen.withLock { $0["\(name).\(event)", default: 0] += 1 }
@@ -152,6 +158,7 @@ private final class Tour: Sendable {
 
         step(7, "Status", "status() reads the kernel's view of each connection (TCP_INFO and the socket queues).")
         try client.send("unread bytes", push: true)
+        call("client.send(\"unread bytes\")  (left unread for now: the server's amtUnreadData shows them)")
         try waitForUnread(server, 12)
         printStatus(server: try server.status(), client: try client.status())
         _ = try server.receive(timeout: .seconds(5))
