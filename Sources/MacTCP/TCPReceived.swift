@@ -1,4 +1,4 @@
-/// The result of ``TCPStream/receive(timeout:maxLength:)``: MacTCP's `(data, urgent, mark)`.
+/// The result of ``TCPStream/receive(timeout:maxLength:)-71ulw``: MacTCP's `(data, urgent, mark)`.
 ///
 /// Urgent data (every byte up to the urgent pointer, RFC 793) never shares a result with
 /// normal data. The first result of an urgent region has ``urgent`` set; the result that ends
@@ -20,7 +20,7 @@ public struct TCPReceived: Sendable, Equatable {
     }
 }
 
-/// The result of ``TCPStream/receive(into:timeout:)``: how many bytes were written into the
+/// The result of ``TCPStream/receive(into:timeout:)-(_,Duration)``: how many bytes were written into the
 /// caller's buffer, with MacTCP's urgent and mark flags (the same rules as ``TCPReceived``'s).
 public struct TCPReceivedCount: Sendable, Equatable {
     /// The bytes written at the start of the buffer, at least one.

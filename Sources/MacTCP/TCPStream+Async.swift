@@ -51,7 +51,7 @@ extension TCPStream {
     }
 
     /// Opens a connection, suspending (never blocking a thread) until it is established; the
-    /// async form of ``activeOpen(localPort:host:remotePort:timeout:options:)-(_,_,_,Duration,_)``.
+    /// async form of ``activeOpen(localPort:host:remotePort:timeout:options:)``.
     ///
     /// Cancelling the task abandons the attempt: the socket is closed and the stream is back
     /// in its initial state, ready to open again.

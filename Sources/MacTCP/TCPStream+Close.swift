@@ -116,7 +116,7 @@ extension TCPStream {
     /// the ASR gets ``TCPEvent/terminate`` with ``TCPTerminationReason/ulpAbort``, and the
     /// stream is back in its initial state, ready to open again. Calls blocked on the stream
     /// return with ``MacTCPError/connectionTerminated``. A pending passive open is cancelled
-    /// (``wait()`` throws ``MacTCPError/connectionTerminated``); an active open in progress is
+    /// (``wait()-6ptai`` throws ``MacTCPError/connectionTerminated``); an active open in progress is
     /// interrupted.
     ///
     /// - Throws: ``MacTCPError/connectionDoesntExist`` when there is no connection (never

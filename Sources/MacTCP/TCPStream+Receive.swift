@@ -37,7 +37,7 @@ extension TCPStream {
     /// bytes it wrote at the start of `buffer`, up to its size. No array is made: a program
     /// that reads into a buffer of its own allocates nothing per receive.
     ///
-    /// The results follow the same rules as ``receive(timeout:maxLength:)-(Duration,_)``'s:
+    /// The results follow the same rules as ``receive(timeout:maxLength:)-71ulw``'s:
     /// urgent data never shares a result with normal data, the first result of an urgent
     /// region has `urgent` set and the one ending with its last byte has `mark` set. The
     /// two forms may be mixed on one stream.
@@ -46,7 +46,7 @@ extension TCPStream {
     ///   - buffer: Where the bytes go, at least one byte long; written only during the call.
     ///   - timeout: How long to wait for data; `.zero` waits without limit.
     /// - Returns: How many bytes were written, at least one, with the urgent and mark flags.
-    /// - Throws: As ``receive(timeout:maxLength:)-(Duration,_)``, and
+    /// - Throws: As ``receive(timeout:maxLength:)-71ulw``, and
     ///   ``MacTCPError/invalidLength`` for an empty buffer.
     ///
     /// The corresponding MacTCP call is `TCPRcv`, which also reads into the caller's buffer
@@ -84,7 +84,7 @@ extension TCPStream {
     }
 
     /// Receives data, suspending (never blocking a thread) until some is available; the
-    /// async form of ``receive(timeout:maxLength:)-(Duration,_)``, with the same results and
+    /// async form of ``receive(timeout:maxLength:)-71ulw``, with the same results and
     /// errors.
     ///
     /// Cancelling the task makes the call throw `CancellationError` at once; a cancelled
@@ -332,7 +332,7 @@ extension TCPStream {
     }
 }
 
-/// Where a receive puts its bytes: a new array (``TCPStream/receive(timeout:maxLength:)-(Duration,_)``)
+/// Where a receive puts its bytes: a new array (``TCPStream/receive(timeout:maxLength:)``)
 /// or the caller's buffer (``TCPStream/receive(into:timeout:)``).
 private protocol ReceiveSink {
     /// The received bytes as the receive keeps them.

@@ -87,7 +87,7 @@ extension TCPStream {
 
 /// The `Double`-seconds forms of the async calls that take a timeout.
 extension TCPStream {
-    /// The async ``activeOpen(localPort:host:remotePort:timeout:options:)-(_,_,_,Duration,_)``
+    /// The async ``activeOpen(localPort:host:remotePort:timeout:options:)``
     /// with the timeout in seconds.
     ///
     /// - Parameters:
@@ -115,7 +115,7 @@ extension TCPStream {
         )
     }
 
-    /// The async ``receive(timeout:maxLength:)-(Duration,_)`` with the timeout in seconds.
+    /// The async ``receive(timeout:maxLength:)`` with the timeout in seconds.
     ///
     /// - Parameters:
     ///   - timeout: Seconds to wait for data; 0 waits without limit.

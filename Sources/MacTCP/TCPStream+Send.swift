@@ -36,28 +36,28 @@ extension TCPStream {
         }
     }
 
-    /// Sends a string as UTF-8; see ``send(_:push:urgent:waitForAck:)-([UInt8],_,_,_)``.
+    /// Sends a string as UTF-8; see ``send(_:push:urgent:waitForAck:)``.
     ///
     /// - Parameters:
     ///   - string: The text to send, not empty.
     ///   - push: `true` sends promptly; `false` lets TCP coalesce it with the next send.
     ///   - urgent: Sends the whole text as urgent data.
     ///   - waitForAck: Returns only when the peer has acknowledged every byte.
-    /// - Throws: As ``send(_:push:urgent:waitForAck:)-([UInt8],_,_,_)``.
+    /// - Throws: As ``send(_:push:urgent:waitForAck:)``.
     ///
     /// The corresponding MacTCP call is `TCPSend`.
     public func send(_ string: String, push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) throws {
         try send(Array(string.utf8), push: push, urgent: urgent, waitForAck: waitForAck)
     }
 
-    /// Sends the bytes of a raw buffer; see ``send(_:push:urgent:waitForAck:)-([UInt8],_,_,_)``.
+    /// Sends the bytes of a raw buffer; see ``send(_:push:urgent:waitForAck:)``.
     ///
     /// - Parameters:
     ///   - bytes: The bytes to send, at least one; only read during the call.
     ///   - push: `true` sends promptly; `false` lets TCP coalesce them with the next send.
     ///   - urgent: Sends the whole buffer as urgent data.
     ///   - waitForAck: Returns only when the peer has acknowledged every byte.
-    /// - Throws: As ``send(_:push:urgent:waitForAck:)-([UInt8],_,_,_)``.
+    /// - Throws: As ``send(_:push:urgent:waitForAck:)``.
     ///
     /// The corresponding MacTCP call is `TCPSend`.
     public func send(_ bytes: UnsafeRawBufferPointer, push: Bool = true, urgent: Bool = false, waitForAck: Bool = false) throws {
@@ -86,7 +86,7 @@ extension TCPStream {
     }
 
     /// Sends data, suspending (never blocking a thread) while the send buffer is full; the
-    /// async form of ``send(_:push:urgent:waitForAck:)-([UInt8],_,_,_)``, with the same
+    /// async form of ``send(_:push:urgent:waitForAck:)``, with the same
     /// results and errors.
     ///
     /// Cancelling the task makes the call throw `CancellationError` at once. What the
