@@ -236,6 +236,24 @@ struct CLITests {
         #expect(screen.split(separator: "\n").contains { $0.hasPrefix("[connection") && $0.contains("urgent data: 6 bytes") })
     }
 
+    @Test("connect on a terminal reads lines: a '!' line is urgent data, Ctrl-D half-closes (tmux)",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    func connectOnATerminal() throws {
+        let listener = try Peer.listener()
+        let session = "mactcp-connect-\(getpid())"
+        try shell("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) connect 127.0.0.1 \(listener.localPort); sleep 30' >/dev/null 2>&1")
+        defer { _ = try? shell("tmux kill-session -t \(session)") }
+        let peer = try listener.accept(timeout: 10)
+        peer.setOOBInline()
+        try shell("tmux send-keys -t \(session) '!UR' Enter 'hi' Enter")
+        try peer.waitUnread(6)
+        #expect(try peer.receive(max: 10) == Array("U".utf8))  // a read stops at the mark
+        #expect(peer.atMark)
+        #expect(try peer.receive(exactly: 5) == Array("R\nhi\n".utf8))
+        try shell("tmux send-keys -t \(session) C-d")
+        #expect(try peer.receiveToEnd().isEmpty)  // our half-close
+    }
+
     @Test("watch: a live status view of a `listen --watch` connection, refreshed in place (tmux)",
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
     func watch() throws {

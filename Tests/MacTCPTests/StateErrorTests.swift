@@ -1,7 +1,7 @@
 import MacTCP
 import Testing
 
-/// Every state error of SPEC §3, call by call.
+/// Every state error of a TCP stream (the rules of the MacTCP calls), call by call.
 @Suite("State errors", .timeLimit(.minutes(1)))
 struct StateErrorTests {
     @Test("a stream that never had a connection")

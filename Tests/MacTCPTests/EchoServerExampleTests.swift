@@ -1,9 +1,9 @@
 import MacTCP
 import Testing
 
-@Suite("README example: the async echo server", .timeLimit(.minutes(1)))
-struct ReadmeExampleTests {
-    @Test("the README's async echo server serves more clients than its pool, in turn")
+@Suite("the async forms article's echo server", .timeLimit(.minutes(1)))
+struct EchoServerExampleTests {
+    @Test("the echo server of the async forms article serves more clients than its pool, in turn")
     func echo() async throws {
         try await withTaskExecutorPreference(TestExecutor.shared) {
             let probe = try Peer.listener()
@@ -13,7 +13,8 @@ struct ReadmeExampleTests {
             defer { server.cancel() }
             // As with MacTCP, a client that arrives while no stream of the pool waits is
             // refused (at start-up, and between a connection's end and the stream's next
-            // passive open): such a client tries again.
+            // passive open), and one the kernel had queued as the last waiting stream took
+            // its client is reset: such a client tries again.
             func client(_ index: Int) async throws -> String {
                 for _ in 0..<100 {
                     do {
