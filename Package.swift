@@ -1,4 +1,7 @@
 // swift-tools-version: 6.0
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 import PackageDescription
 
 let package = Package(

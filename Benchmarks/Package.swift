@@ -1,4 +1,7 @@
 // swift-tools-version: 6.0
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 import PackageDescription
 
 // The benchmarks live in their own package so that the library's build and CI stay light.

@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 /* The C reference for `netbench asr-latency`: the time from a peer's write to an epoll
  * loop thread noticing the data, p50/p99 over COUNT messages on loopback.
  * Build: cc -O2 -pthread -o asr-latency-c c/asr_latency.c

@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 /* C with MacTCP's system calls: the bulk, pingpong and connrate workloads of the benchmark
  * protocol, written in plain C but making, per operation, the system calls that MacTCP's
  * semantics need (the ones `netbench` makes through the library), and nothing else:

@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 // The library's mutex and condition variable, on futexes (see mt_lock in the header).
 //
 // The mutex is the classic three-state futex lock: 0 free, 1 held, 2 held with sleepers.

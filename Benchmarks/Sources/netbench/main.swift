@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 // netbench: the loopback benchmark protocol (bench/PROTOCOL.md of the benchmark harness)
 // written with MacTCP's public API only, as a user would write it: servers passive-open a
 // pool of streams on the port (one stream per connection, re-arming as connections arrive),

@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 // The C layer of MacTCP for Swift: only what Swift cannot import from Glibc.
 // Every function returns -errno on failure unless its comment says otherwise.
 #ifndef CMACTCP_H

@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 /// What writes a received array's bytes: a read from a socket into the array's storage.
 protocol ByteSource {
     /// Writes up to `buffer.count` bytes; returns how many (0 or less: none).

@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 /// Checks and converts the timeouts of MacTCP calls.
 enum Timeouts {
     /// The longest timeout accepted: about 68 years, far beyond any use, and small enough that

@@ -1,4 +1,10 @@
-import CMacTCP
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+// The reactor: the one thread in `epoll_wait` that produces events, accepts for waiting
+// passive opens that need it, wakes async calls and runs timers (`TimerQueue`), and the
+// sleepers blocking calls wait in (`Sleepers`). It calls the system layer only.
+
 import Synchronization
 
 #if canImport(Glibc)
@@ -51,10 +57,10 @@ final class Reactor: Sendable {
     private let timers = Lock(TimerQueue())
 
     private init() {
-        epollFD = mt_epoll_create()
+        epollFD = Sys.epollCreate()
         wakeFD = Sys.eventFD()
         precondition(epollFD >= 0 && wakeFD >= 0, "MacTCP: cannot create the reactor's epoll instance")
-        _ = mt_epoll_ctl(epollFD, 1, wakeFD, EpollEvents.input | EpollEvents.edgeTriggered, Self.wakeTag)
+        _ = Sys.epollControl(epollFD, .add, wakeFD, events: EpollEvents.input | EpollEvents.edgeTriggered, tag: Self.wakeTag)
         let started = LibraryThread.start(name: "MacTCP reactor") { [self] in run() }
         precondition(started, "MacTCP: cannot start the reactor thread")
     }
@@ -73,7 +79,7 @@ final class Reactor: Sendable {
             return Registration(slot: slot, generation: table.slots[Int(slot)].generation)
         }
         let result = descriptor.withDescriptor { fd in
-            mt_epoll_ctl(epollFD, 1, fd, events, registration.tag)
+            Sys.epollControl(epollFD, .add, fd, events: events, tag: registration.tag)
         } ?? -EBADF
         if result < 0 {
             release(registration)
@@ -86,12 +92,12 @@ final class Reactor: Sendable {
 
     /// Changes the events watched for a registered descriptor.
     func modify(_ registration: Registration, _ descriptor: Descriptor, events: UInt32) {
-        _ = descriptor.withDescriptor { fd in mt_epoll_ctl(epollFD, 3, fd, events, registration.tag) }
+        _ = descriptor.withDescriptor { fd in Sys.epollControl(epollFD, .modify, fd, events: events, tag: registration.tag) }
     }
 
     /// Stops watching `descriptor`. Call before retiring the descriptor.
     func deregister(_ registration: Registration, _ descriptor: Descriptor) {
-        _ = descriptor.withDescriptor { fd in mt_epoll_ctl(epollFD, 2, fd, 0, 0) }
+        _ = descriptor.withDescriptor { fd in Sys.epollControl(epollFD, .delete, fd) }
         release(registration)
     }
 
@@ -134,7 +140,7 @@ final class Reactor: Sendable {
                 let (seconds, attoseconds) = left.components
                 return Int32(clamping: seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
             }
-            let count = mt_epoll_wait(epollFD, &events, &tags, Int32(capacity), timeout)
+            let count = Sys.epollWait(epollFD, events: &events, tags: &tags, capacity: Int32(capacity), milliseconds: timeout)
             if count > 0 {
                 for index in 0..<Int(count) {
                     dispatch(tag: tags[index], events: events[index])

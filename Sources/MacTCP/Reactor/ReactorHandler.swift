@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 /// Something the reactor tells about readiness of a descriptor it watches.
 ///
 /// `handle(events:)` runs on the reactor thread: it must not block, and it must not call

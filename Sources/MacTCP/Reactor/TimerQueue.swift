@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 /// The reactor's timers: a binary min-heap of deadlines plus the actions still armed.
 ///
 /// Cancelling removes the action; its heap entry is skipped when it comes due.

@@ -1,21 +1,19 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+import MacTCP
+
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Runs `body` on a new thread of its own: the tool's blocking loops must not occupy
-/// Dispatch's shared workers, which its timers and async code use.
+/// Runs `body` on a new thread of its own (the library's thread starter, `LibraryThread`):
+/// the tool's blocking loops must not occupy Dispatch's shared workers, which its timers and
+/// async code use. The thread blocks the asynchronous signals, so that SIGINT, SIGTERM and
+/// SIGHUP reach the thread that unblocks them (``Interruption``).
 func spawnThread(_ body: @escaping @Sendable () -> Void) {
-    // Sendable in fact: its only property is an immutable @Sendable closure; the class exists
-    // to cross pthread_create's untyped context pointer.
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    guard LibraryThread.start(name: "mactcp", body) else {
+        complain("mactcp: cannot start a thread: \(String(cString: strerror(errno)))")
+        exit(ExitStatus.broken)
     }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    pthread_create(&thread, nil, { context in
-        Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-        return nil
-    }, context)
-    pthread_detach(thread)
 }

@@ -1,3 +1,6 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
 import Dispatch
 
 /// A task executor on Dispatch's threads, for tests that measure how fast a suspended task

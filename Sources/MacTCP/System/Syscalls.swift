@@ -1,0 +1,313 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+// The system layer: every call into the kernel (`Sys`), the socket options, and descriptors
+// that close only when no thread uses them. Only this folder and the C shim (`CMacTCP`) call
+// the kernel; everything above calls it.
+
+import CMacTCP
+
+#if canImport(Glibc)
+import Glibc
+#else
+#error("Unsupported platform")
+#endif
+
+/// The library's only door to the kernel's socket calls (with the C shim in `CMacTCP`).
+///
+/// Every function returns its result, or `-errno` on failure, the convention of the C shim:
+/// `EAGAIN` and `EINPROGRESS` are values a caller looks at, not exceptions. `EINTR` is retried
+/// here, except for `close`, which is never retried (the descriptor is gone either way).
+enum Sys {
+    /// A socket address in MacTCP's terms: IPv4 host and port in host byte order.
+    struct Endpoint: Equatable, Sendable {
+        var host: UInt32
+        var port: UInt16
+        static let none = Endpoint(host: 0, port: 0)
+    }
+
+    @inline(__always)
+    private static func retrying(_ call: () -> Int) -> Int {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            let error = Int(Glibc.errno)
+            if error != Int(EINTR) { return -error }
+        }
+    }
+
+    @inline(__always)
+    private static func shimRetrying<R: FixedWidthInteger & SignedInteger>(_ call: () -> R) -> R {
+        while true {
+            let result = call()
+            if result != -R(EINTR) { return result }
+        }
+    }
+
+    /// A non-blocking, close-on-exec IPv4 TCP socket.
+    static func tcpSocket() -> Int32 {
+        Int32(retrying { Int(socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+    }
+
+    /// A non-blocking, close-on-exec IPv4 UDP socket.
+    static func udpSocket() -> Int32 {
+        Int32(retrying { Int(socket(AF_INET, Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+    }
+
+    /// sendto() one datagram.
+    static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, to endpoint: Endpoint, flags: Int32) -> Int {
+        withSockaddr(endpoint) { address, length in
+            retrying { Glibc.sendto(fd, buffer.baseAddress, buffer.count, flags, address, length) }
+        }
+    }
+
+    /// recvfrom() one datagram; returns its length (0 is a valid, empty datagram) and sender.
+    static func receiveFrom(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> (Int, Endpoint) {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let result = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                retrying { recvfrom(fd, buffer.baseAddress, buffer.count, flags, raw, &length) }
+            }
+        }
+        return (result, endpoint(address))
+    }
+
+    /// The path MTU towards `host` (IP_MTU on a socket connected there; no packet is sent).
+    static func pathMTU(to host: UInt32) -> Int {
+        let fd = udpSocket()
+        guard fd >= 0 else { return Int(fd) }
+        defer { close(fd) }
+        let connected = connect(fd, Endpoint(host: host, port: 9))
+        if connected < 0 { return connected }
+        return intOption(fd, Int32(IPPROTO_IP), Int32(IP_MTU))
+    }
+
+    static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Int {
+        var value = value
+        return retrying {
+            Int(setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size)))
+        }
+    }
+
+    static func intOption(_ fd: Int32, _ level: Int32, _ name: Int32) -> Int {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        let result = retrying { Int(getsockopt(fd, level, name, &value, &length)) }
+        return result < 0 ? result : Int(value)
+    }
+
+    /// SO_LINGER {1, 0}: the next close resets the connection.
+    static func setResetOnClose(_ fd: Int32) -> Int {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        return retrying { Int(setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))) }
+    }
+
+    private static func withSockaddr<R>(_ endpoint: Endpoint, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = endpoint.port.bigEndian
+        address.sin_addr.s_addr = endpoint.host.bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+
+    private static func endpoint(_ address: sockaddr_in) -> Endpoint {
+        Endpoint(host: UInt32(bigEndian: address.sin_addr.s_addr), port: UInt16(bigEndian: address.sin_port))
+    }
+
+    static func bind(_ fd: Int32, _ endpoint: Endpoint) -> Int {
+        withSockaddr(endpoint) { address, length in retrying { Int(Glibc.bind(fd, address, length)) } }
+    }
+
+    static func listen(_ fd: Int32, backlog: Int32) -> Int {
+        retrying { Int(Glibc.listen(fd, backlog)) }
+    }
+
+    /// Starts a non-blocking connect; `-EINPROGRESS` means it is under way.
+    static func connect(_ fd: Int32, _ endpoint: Endpoint) -> Int {
+        withSockaddr(endpoint) { address, length in
+            let result = Glibc.connect(fd, address, length)
+            return result < 0 ? -Int(Glibc.errno) : Int(result)
+        }
+    }
+
+    /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; returns the descriptor and the peer, or
+    /// the errno as a negative number.
+    static func accept(_ fd: Int32) -> Result<(fd: Int32, peer: Endpoint), AcceptFailure> {
+        var address: UInt32 = 0
+        var port: UInt16 = 0
+        let result = shimRetrying { mt_accept(fd, &address, &port) }
+        guard result >= 0 else { return .failure(AcceptFailure(errno: -result)) }
+        return .success((result, Endpoint(host: UInt32(bigEndian: address), port: UInt16(bigEndian: port))))
+    }
+
+    struct AcceptFailure: Error {
+        let errno: Int32
+    }
+
+    static func localEndpoint(_ fd: Int32) -> Endpoint? {
+        name(fd, getsockname)
+    }
+
+    private static func name(
+        _ fd: Int32,
+        _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
+    ) -> Endpoint? {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let result = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, &length) }
+        }
+        return result < 0 ? nil : endpoint(address)
+    }
+
+    /// send() on a stream socket (not a cancellation point: see the C shim).
+    static func send(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, flags: Int32) -> Int {
+        shimRetrying { mt_send(fd, buffer.baseAddress, buffer.count, flags) }
+    }
+
+    static func sendReportingAck(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, flags: Int32) -> Int {
+        shimRetrying { mt_send_reporting_ack(fd, buffer.baseAddress, buffer.count, flags) }
+    }
+
+    /// recv() on a stream socket (not a cancellation point: see the C shim).
+    static func receive(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> Int {
+        shimRetrying { mt_recv(fd, buffer.baseAddress, buffer.count, flags) }
+    }
+
+    /// poll() on one descriptor; returns the returned events, 0 on timeout, or -errno.
+    /// `timeoutMilliseconds` -1 waits without limit. EINTR returns 0 so that the caller
+    /// recomputes its deadline and polls again.
+    static func poll(_ fd: Int32, events: Int16, timeoutMilliseconds: Int32) -> Int {
+        let result = mt_poll1(fd, events, timeoutMilliseconds)
+        return result == -EINTR ? 0 : Int(result)
+    }
+
+    /// poll() on two descriptors without a time limit (the second one only wakes the caller);
+    /// returns the first one's events, 0 for none, or -errno. EINTR returns 0: the caller
+    /// looks again.
+    static func poll(_ fd: Int32, events: Int16, orWakeOn waker: Int32) -> Int {
+        let result = mt_poll2(fd, events, waker)
+        return result == -EINTR ? 0 : Int(result)
+    }
+
+    /// A new non-blocking, close-on-exec eventfd, or -errno.
+    /// What `epollControl` does to a registration (`epoll_ctl`'s operations).
+    enum EpollOperation: Int32 {
+        case add = 1
+        case delete = 2
+        case modify = 3
+    }
+
+    /// A new epoll instance, close-on-exec; `-errno` on failure.
+    static func epollCreate() -> Int32 { mt_epoll_create() }
+
+    /// Adds, changes or removes `fd`'s registration in `epoll`, tagged with `tag`.
+    static func epollControl(_ epoll: Int32, _ operation: EpollOperation, _ fd: Int32, events: UInt32 = 0, tag: UInt64 = 0) -> Int32 {
+        mt_epoll_ctl(epoll, operation.rawValue, fd, events, tag)
+    }
+
+    /// Waits up to `milliseconds` (-1: without limit) for registrations to report, writing
+    /// each one's events and tag; returns how many (0 at the timeout), or `-errno`.
+    static func epollWait(
+        _ epoll: Int32, events: UnsafeMutablePointer<UInt32>, tags: UnsafeMutablePointer<UInt64>, capacity: Int32, milliseconds: Int32
+    ) -> Int32 {
+        mt_epoll_wait(epoll, events, tags, capacity, milliseconds)
+    }
+
+    static func eventFD() -> Int32 { mt_eventfd() }
+    /// Adds 1 to an eventfd: a thread polling it wakes.
+    static func signalEvent(_ fd: Int32) { _ = mt_eventfd_signal(fd) }
+    /// Resets an eventfd to zero (it is non-blocking: nothing to reset returns at once).
+    static func resetEvent(_ fd: Int32) { _ = mt_eventfd_drain(fd) }
+
+    /// shutdown(SHUT_RDWR): wakes threads polling the socket (also an unconnected UDP one).
+    static func shutdownBoth(_ fd: Int32) -> Int {
+        retrying { Int(shutdown(fd, Int32(SHUT_RDWR))) }
+    }
+
+    static func shutdownWrite(_ fd: Int32) -> Int {
+        retrying { Int(shutdown(fd, Int32(SHUT_WR))) }
+    }
+
+    /// close(); never retried on EINTR (Linux has released the descriptor already).
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    static func tcpInfo(_ fd: Int32, _ info: inout mt_tcp_info) -> Int32 {
+        shimRetrying { mt_tcp_info(fd, &info) }
+    }
+
+    /// The length of `tcp_info` a kernel must fill for `tcpi_snd_wnd` to be there (5.4+).
+    static let tcpInfoSendWindowEnd = Int(mt_tcp_info_snd_wnd_end())
+    /// The length of `tcp_info` a kernel must fill for `tcpi_rcv_wnd` to be there (6.2+).
+    static let tcpInfoReceiveWindowEnd = Int(mt_tcp_info_rcv_wnd_end())
+
+    /// Names the calling thread (at most 15 bytes are kept), for `ps` and debuggers.
+    static func setThreadName(_ name: String) { _ = mt_set_thread_name(name) }
+
+    /// The kernel TCP state of a socket (`tcpi_state`), or nil if it cannot be read.
+    static func tcpState(_ fd: Int32) -> UInt8? {
+        var info = mt_tcp_info()
+        return tcpInfo(fd, &info) > 0 ? info.tcpi_state : nil
+    }
+
+    static func inputQueue(_ fd: Int32) -> Int32 { shimRetrying { mt_inq(fd) } }
+    static func outputQueue(_ fd: Int32) -> Int32 { shimRetrying { mt_outq(fd) } }
+    static func outputQueueNotSent(_ fd: Int32) -> Int32 { shimRetrying { mt_outq_notsent(fd) } }
+    static func atMark(_ fd: Int32) -> Int32 { shimRetrying { mt_at_mark(fd) } }
+    static func disconnect(_ fd: Int32) -> Int32 { shimRetrying { mt_disconnect(fd) } }
+    static func enableAckReports(_ fd: Int32) -> Int32 { shimRetrying { mt_enable_ack_reports(fd) } }
+
+    /// Takes the socket's pending error. Only `ErrorService` calls this: `SO_ERROR` is
+    /// consumed by reading it, so the library reads it in exactly one place.
+    static func takeSocketError(_ fd: Int32) -> Int32 { shimRetrying { mt_take_socket_error(fd) } }
+
+    static func nextErrorQueueEntry(_ fd: Int32, _ entry: inout mt_errq_entry) -> Int32 {
+        shimRetrying { mt_errqueue_next(fd, &entry) }
+    }
+
+    static let pollIn = Int16(POLLIN)
+    static let pollPri = Int16(POLLPRI)
+    static let pollOut = Int16(POLLOUT)
+    static let pollErr = Int(POLLERR)
+    static let pollHup = Int(POLLHUP)
+    static let pollRdHup = Int16(0x2000)
+
+    static let msgMore = Int32(MSG_MORE)
+    static let msgOOB = Int32(MSG_OOB)
+    static let msgNoSignal = Int32(MSG_NOSIGNAL)
+    static let msgDontWait = Int32(MSG_DONTWAIT)
+}
+
+/// Kernel TCP states (`tcpi_state`).
+enum KernelTCPState: UInt8 {
+    case established = 1, synSent, synReceived, finWait1, finWait2, timeWait, close, closeWait, lastAck, listen,
+        closing, newSynReceived, boundInactive
+}
+
+/// errno values the library looks at.
+enum Errno {
+    static let again = -Int(EAGAIN)
+    static let inProgress = -Int(EINPROGRESS)
+    static let addressInUse = -Int(EADDRINUSE)
+
+    /// Resource exhaustion (descriptors, memory, buffers).
+    static func isResourceShortage(_ error: Int32) -> Bool {
+        error == EMFILE || error == ENFILE || error == ENOBUFS || error == ENOMEM
+    }
+
+    /// The errnos the kernel uses to report ICMP errors on a TCP socket
+    /// (its ICMP-to-errno table). On a live connection they are reports, not failures.
+    static func isICMPReport(_ error: Int32) -> Bool {
+        switch error {
+        case EHOSTUNREACH, ENETUNREACH, ECONNREFUSED, ENOPROTOOPT, EPROTO, EHOSTDOWN, ENONET, EMSGSIZE, EOPNOTSUPP:
+            return true
+        default:
+            return false
+        }
+    }
+}

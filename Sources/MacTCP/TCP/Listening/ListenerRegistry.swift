@@ -1,0 +1,452 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+// The listening policy of passive opens: one listening socket per local port, shared by every
+// stream that waits on it, handed to the waiting streams in order and closed when none waits
+// (MacTCP's rule). `PortTable` indexes the listeners by port. It calls the system layer and
+// the reactor; the passive open in `TCP/` is its only user.
+
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#else
+#error("Unsupported platform")
+#endif
+
+/// The library's listening sockets, one per local port, shared by every stream that
+/// passive-opens that port.
+///
+/// MacTCP had no listen backlog: each stream's passive open takes exactly one connection,
+/// several streams may wait on the same port, and while nobody waits nothing listens. Here
+/// the library owns one listening socket per port while at least one stream waits on it.
+/// Each accepted connection goes to the first waiting stream (in `passiveOpen` order) whose
+/// remote filter matches; a connection that matches no waiting stream is reset. When the
+/// last waiting stream has its connection the listener is closed, which resets anything the
+/// kernel had already queued.
+///
+/// Who accepts: the reactor, while some waiting stream must learn of its connection without
+/// a caller asking (an ASR or event sequence, async calls), a remote filter must reset
+/// strangers at once, or more streams wait than the kernel's queue is sure to hold: the
+/// listener is then *armed* in epoll. Otherwise connections wait in the kernel's queue and the
+/// thread that looks (`wait()`, `isDone`, `status()`, a passive open's timeout) accepts them
+/// itself, handing each to the first waiting stream as the reactor would; a thread asleep in
+/// `wait()` sleeps in `poll` on the listener and a ``Waker``. A server thread that comes back
+/// to `wait()` after serving a connection so takes the next one without a thread hand-off, as
+/// a blocking `accept` does. (A thread that must sleep while the listener is armed, or while
+/// another thread already polls for the same stream, sleeps on the stream's lock and keeps
+/// the listener armed: ``beginSleep(_:)``.)
+final class ListenerRegistry: Sendable {
+    static let shared = ListenerRegistry()
+
+    /// Identifies one waiting passive open.
+    struct Ticket: Equatable, Sendable {
+        let port: UInt16
+        let id: UInt64
+    }
+
+    /// A stream waiting on a port, with its remote filter. A class: the entry's list moves
+    /// and copies waiters as streams come and go, and a copy of a weak reference costs
+    /// atomic updates of the stream's side table where a retain of the waiter is one add.
+    final class Waiter {
+        let id: UInt64
+        weak var stream: TCPStream?
+        let remoteHost: UInt32
+        let remotePort: UInt16
+        /// Counted in the entry's `watchers`: the stream has an ASR or event sequence, or
+        /// async calls, or a remote filter (a stranger must be reset at once, not when someone
+        /// next looks). Changed only under the table's lock (see `Entry`).
+        @exclusivity(unchecked) private(set) var watched: Bool
+
+        init(id: UInt64, stream: TCPStream, remoteHost: UInt32, remotePort: UInt16, listened: Bool) {
+            self.id = id
+            self.stream = stream
+            self.remoteHost = remoteHost
+            self.remotePort = remotePort
+            watched = false
+            watch(listened)
+        }
+
+        /// Sets `watched` from whether the stream's events are listened for; a filter keeps it.
+        func watch(_ listened: Bool) {
+            watched = listened || remoteHost != 0 || remotePort != 0
+        }
+
+        func accepts(_ peer: Sys.Endpoint) -> Bool {
+            (remoteHost == 0 || remoteHost == peer.host) && (remotePort == 0 || remotePort == peer.port)
+        }
+    }
+
+    /// One port's listener and the streams waiting on it, oldest first. A class so that the
+    /// table's lock changes it in place: a copy of the waiting list would cost a retain per
+    /// waiter on every passive open and every connection.
+    ///
+    /// Every `var` is used only under the table's lock, which already keeps accesses apart:
+    /// `@exclusivity(unchecked)` drops the runtime's access tracking (a call into the runtime
+    /// and a lookup in the thread's access set per access, several per connection).
+    fileprivate final class Entry {
+        let listener: Listener
+        /// Waiting streams in `passiveOpen` order; slots before `head` are taken.
+        @exclusivity(unchecked) private var slots: [Waiter?]
+        @exclusivity(unchecked) private var head = 0
+        /// No stream waits any more and the listener is being closed: a new passive open on
+        /// the port waits until it is gone (its bind would fail while the socket exists).
+        @exclusivity(unchecked) var closing = false
+        /// Waiters marked `watched`, and threads asleep in `wait()` on this port's streams.
+        @exclusivity(unchecked) var watchers = 0
+        @exclusivity(unchecked) var sleepers = 0
+        /// Whether the listener is armed in epoll (the reactor accepts).
+        @exclusivity(unchecked) var armed: Bool
+
+        init(listener: Listener, first: Waiter) {
+            self.listener = listener
+            slots = [first]
+            watchers = first.watched ? 1 : 0
+            armed = first.watched
+        }
+
+        /// Arms or disarms the listener as the waiters need. Called with the table lock held.
+        ///
+        /// Also armed while more streams wait than `lazyLimit`: the kernel's accept queue
+        /// (at most `net.core.somaxconn`) must hold every connection a waiting stream is due
+        /// while nobody accepts.
+        func rearm() {
+            let wanted = watchers > 0 || sleepers > 0 || slots.count - head > Self.lazyLimit
+            guard !closing, wanted != armed else { return }
+            armed = wanted
+            listener.arm(wanted)
+        }
+
+        static let lazyLimit = 64
+
+        var isEmpty: Bool { head == slots.count }
+
+        func append(_ waiter: Waiter) {
+            slots.append(waiter)
+            if waiter.watched { watchers += 1 }
+        }
+
+        /// Marks the waiter with `id` watched or not.
+        func setWatched(id: UInt64, _ watched: Bool) {
+            guard let index = slots[head...].firstIndex(where: { $0?.id == id }), let waiter = slots[index] else { return }
+            let before = waiter.watched
+            waiter.watch(watched)
+            guard waiter.watched != before else { return }
+            watchers += waiter.watched ? 1 : -1
+        }
+
+        /// Removes and returns the oldest waiter that `matches`.
+        func removeFirst(where matches: (Waiter) -> Bool) -> Waiter? {
+            guard let index = slots[head...].firstIndex(where: { $0.map(matches) ?? false }) else { return nil }
+            return take(at: index)
+        }
+
+        /// Removes the waiter with `id`, if it still waits.
+        func remove(id: UInt64) {
+            if let index = slots[head...].firstIndex(where: { $0?.id == id }) { _ = take(at: index) }
+        }
+
+        private func take(at index: Int) -> Waiter? {
+            let waiter = slots[index]
+            if waiter?.watched == true { watchers -= 1 }
+            if index == head {
+                slots[index] = nil
+                head += 1
+                if head == slots.count || head >= 64 && head * 2 >= slots.count {
+                    slots.removeFirst(head)
+                    head = 0
+                }
+            } else {
+                slots.remove(at: index)
+            }
+            return waiter
+        }
+    }
+
+    private struct Table {
+        var entries = PortTable<Entry>()
+        var nextID: UInt64 = 1
+    }
+
+    private let table = Lock(Table())
+
+    /// Adds a waiting stream on `port` (0: a new listener on a port the system chooses) and
+    /// returns its ticket and the listener's local address.
+    func enqueue(
+        _ stream: TCPStream,
+        port: UInt16,
+        remoteHost: UInt32,
+        remotePort: UInt16,
+        watched: Bool
+    ) throws(MacTCPError) -> (Ticket, Sys.Endpoint) {
+        // Never nil: the wait has no deadline. (The thread closing a listener closes it
+        // right after marking it, without opening anything in between.)
+        let entered = try table.wait(until: .never) { table throws(MacTCPError) -> (Ticket, Sys.Endpoint)? in
+            if port != 0, table.entries[port]?.closing == true { return nil }
+            let id = table.nextID
+            table.nextID += 1
+            let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort, listened: watched)
+            if port != 0, let entry = table.entries[port] {
+                entry.append(waiter)
+                entry.rearm()
+                return (Ticket(port: port, id: id), entry.listener.endpoint)
+            }
+            let listener = try Listener.open(port: port, armed: waiter.watched)
+            table.entries[listener.endpoint.port] = Entry(listener: listener, first: waiter)
+            return (Ticket(port: listener.endpoint.port, id: id), listener.endpoint)
+        }
+        guard let entered else {
+            throw MacTCPError.outOfMemory.with(operation: "passiveOpen", detail: "the listener table could not be entered")
+        }
+        return entered
+    }
+
+    /// Removes a waiting stream; closes the listener if nobody else waits.
+    func cancel(_ ticket: Ticket) {
+        let closing = table.withLock { table -> Listener? in
+            guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
+            entry.remove(id: ticket.id)
+            entry.closing = entry.isEmpty
+            entry.rearm()
+            return entry.closing ? entry.listener : nil
+        }
+        if let closing { close(closing) }
+    }
+
+    /// Closes a listener whose entry is marked closing, then frees its port for new passive
+    /// opens.
+    private func close(_ listener: Listener) {
+        listener.close()
+        table.withLock { table in
+            if table.entries[listener.endpoint.port]?.listener === listener {
+                table.entries[listener.endpoint.port] = nil
+            }
+            self.table.broadcastWhileLocked()
+        }
+    }
+
+    /// Marks a waiting stream as one whose completion must be noticed at once (it has an ASR
+    /// or event sequence, or async calls) or not (a remote filter keeps it marked); arms or
+    /// disarms the listener to match.
+    func setWatched(_ ticket: Ticket, _ watched: Bool) {
+        table.withLock { table in
+            guard let entry = table.entries[ticket.port] else { return }
+            entry.setWatched(id: ticket.id, watched)
+            entry.rearm()
+        }
+    }
+
+    /// Accepts the connections queued on the ticket's port, each given to the first waiting
+    /// stream whose filter matches. Called by a thread that looks at a waiting stream.
+    func settle(_ ticket: Ticket) {
+        let listener = table.withLock { table -> Listener? in
+            guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
+            return entry.listener
+        }
+        listener?.drain(fromReactor: false, until: ticket.id)
+    }
+
+    /// The listener a thread about to sleep in `wait()` polls itself: the ticket's port's,
+    /// while the reactor does not accept on it; nil otherwise.
+    func pollableListener(_ ticket: Ticket) -> Listener? {
+        table.withLock { table -> Listener? in
+            guard let entry = table.entries[ticket.port], !entry.closing, !entry.armed else { return nil }
+            return entry.listener
+        }
+    }
+
+    /// A thread asleep in `wait()` on the stream's lock: the listener stays armed meanwhile.
+    struct Sleep {
+        let ticket: Ticket
+        fileprivate let entry: Entry
+    }
+
+    /// Arms the listener while a thread sleeps in `wait()`; nil if the port has no listener.
+    /// End with ``endSleep(_:)``.
+    func beginSleep(_ ticket: Ticket) -> Sleep? {
+        table.withLock { table -> Sleep? in
+            guard let entry = table.entries[ticket.port] else { return nil }
+            entry.sleepers += 1
+            entry.rearm()
+            return Sleep(ticket: ticket, entry: entry)
+        }
+    }
+
+    func endSleep(_ sleep: Sleep) {
+        table.withLock { _ in
+            sleep.entry.sleepers -= 1
+            sleep.entry.rearm()
+        }
+    }
+
+    /// Gives an accepted connection to the first waiting stream whose filter matches, or
+    /// resets it. Returns false when the listener has no waiter left (and has been closed);
+    /// `taken` is the ticket id of the stream that took it.
+    func handOff(_ connection: (fd: Int32, peer: Sys.Endpoint), from listener: Listener, taken: inout UInt64?) -> Bool {
+        while true {
+            let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
+                let port = listener.endpoint.port
+                guard let entry = table.entries[port], entry.listener === listener else { return (nil, nil, false) }
+                guard let waiter = entry.removeFirst(where: { $0.accepts(connection.peer) }) else {
+                    return (nil, nil, !entry.closing)
+                }
+                entry.closing = entry.isEmpty
+                entry.rearm()
+                return (waiter, entry.closing ? entry.listener : nil, !entry.closing)
+            }
+            guard let waiter else {
+                Listener.reset(connection.fd)
+                return remaining
+            }
+            // The last waiter's listener is closed before the stream learns of its connection:
+            // once its wait returns, nothing listens on the port any more.
+            if let closing { close(closing) }
+            let ticket = Ticket(port: listener.endpoint.port, id: waiter.id)
+            let adopted = waiter.stream?.adopt(connection.fd, peer: connection.peer, ticket: ticket) ?? false
+            if adopted {
+                taken = waiter.id
+                return remaining
+            }
+            if closing != nil {
+                Listener.reset(connection.fd)
+                return false
+            }
+        }
+    }
+}
+
+/// A listening socket owned by the ``ListenerRegistry``.
+final class Listener: ReactorHandler {
+    let descriptor: Descriptor
+    let endpoint: Sys.Endpoint
+    private let registration = Lock<Reactor.Registration?>(nil)
+    /// Held from each `accept` to the end of that connection's hand-off: with the reactor and
+    /// a looking thread draining at once, connections would otherwise reach the waiting
+    /// streams in another order than the kernel queued them. The value counts the connections
+    /// accepted. (Not `Lock<()>`: ThreadSanitizer reports the zero-sized value's access as
+    /// made outside the mutex.)
+    private let handingOff = Lock<UInt64>(0)
+
+    private init(descriptor: Descriptor, endpoint: Sys.Endpoint) {
+        self.descriptor = descriptor
+        self.endpoint = endpoint
+    }
+
+    /// Binds and listens on `port` of every local address (0: the system picks a port);
+    /// `armed`: the reactor accepts from the start.
+    static func open(port: UInt16, armed: Bool) throws(MacTCPError) -> Listener {
+        let fd = Sys.tcpSocket()
+        guard fd >= 0 else {
+            throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: -fd, detail: "cannot create a socket")
+        }
+        let descriptor = Descriptor(fd)
+        _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
+        SocketOptions.applyListener(fd)
+        let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: port))
+        if bound < 0 {
+            descriptor.retire()
+            let error = Int32(-bound)
+            if bound == Errno.addressInUse {
+                throw MacTCPError.duplicateSocket.with(
+                    operation: "passiveOpen",
+                    errno: error,
+                    detail: "port \(port) is already in use by another socket"
+                )
+            }
+            throw MacTCPError.ipBadAddr.with(operation: "passiveOpen", errno: error, detail: "cannot bind port \(port)")
+        }
+        let listening = Sys.listen(fd, backlog: 4096)
+        guard listening >= 0, let endpoint = Sys.localEndpoint(fd) else {
+            descriptor.retire()
+            throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen")
+        }
+        let listener = Listener(descriptor: descriptor, endpoint: endpoint)
+        switch Reactor.shared.register(descriptor, events: armed ? EpollEvents.listener : 0, handler: listener) {
+        case .success(let registration):
+            listener.registration.withLock { $0 = registration }
+        case .failure(let error):
+            descriptor.retire()
+            throw error.with(operation: "passiveOpen")
+        }
+        return listener
+    }
+
+    /// Stops listening; the kernel resets connections still queued.
+    ///
+    /// `shutdown` first: it ends the listening at once, even while a thread still sleeps in
+    /// `poll` on the socket (which keeps it open until that thread leaves), so the port can
+    /// be listened on again straight away (`SO_REUSEADDR`), and the sleeper wakes.
+    func close() {
+        if let registration = registration.withLock({ $0.take() }) {
+            Reactor.shared.deregister(registration, descriptor)
+        }
+        _ = descriptor.withDescriptor { Sys.shutdownBoth($0) }
+        descriptor.retire()
+    }
+
+    /// Sleeps until a client is queued, the listener closes, or `waker` is signalled.
+    /// Returns false when `poll` fails, so that the caller sleeps another way.
+    func sleep(waker: Waker) -> Bool {
+        let result = descriptor.withDescriptor { Sys.poll($0, events: Sys.pollIn, orWakeOn: waker.fd) }
+        return (result ?? 0) >= 0  // nil: closed, so the stream's state has changed or is about to
+    }
+
+    /// Makes the reactor accept (or stop accepting) on this listener. Arming makes epoll look
+    /// at the socket at once, so a connection already queued is not missed.
+    func arm(_ armed: Bool) {
+        registration.withLock { registration in
+            if let registration {
+                Reactor.shared.modify(registration, descriptor, events: armed ? EpollEvents.listener : 0)
+            }
+        }
+    }
+
+    /// Resets and closes an accepted connection nobody takes.
+    static func reset(_ fd: Int32) {
+        _ = Sys.setResetOnClose(fd)
+        Sys.close(fd)
+    }
+
+    func handle(events: UInt32) {
+        drain(fromReactor: true)
+    }
+
+    /// Accepts until the queue is empty (or nobody waits any more), handing each connection
+    /// to the registry; with `until`, also stops once the waiting stream with that ticket id
+    /// has its connection (what remains queued is taken at the next look, or by the reactor:
+    /// arming it makes epoll report a queue that is not empty).
+    func drain(fromReactor: Bool, until target: UInt64? = nil) {
+        while true {
+            enum Step { case next, stop, retryLater }
+            let step = handingOff.withLock { acceptedSoFar -> Step in
+                var failure: Int32 = 0
+                let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Sys.Endpoint)? in
+                    switch Sys.accept(fd) {
+                    case .success(let accepted): return accepted
+                    case .failure(let error):
+                        failure = error.errno
+                        return nil
+                    }
+                } ?? nil
+                guard let accepted else {
+                    // Out of descriptors or memory: the reactor's edge is gone, so it tries
+                    // again shortly. (A caller's look leaves the connection queued for the
+                    // next look.)
+                    let refused = failure != 0 && failure != EAGAIN && failure != EWOULDBLOCK
+                    return fromReactor && refused && !descriptor.isRetired ? .retryLater : .stop
+                }
+                acceptedSoFar += 1
+                var taken: UInt64?
+                if !ListenerRegistry.shared.handOff(accepted, from: self, taken: &taken) { return .stop }
+                return target != nil && taken == target ? .stop : .next
+            }
+            switch step {
+            case .next: continue
+            case .stop: return
+            case .retryLater:
+                Reactor.shared.schedule(after: .milliseconds(100)) { [self] in drain(fromReactor: true) }
+                return
+            }
+        }
+    }
+}

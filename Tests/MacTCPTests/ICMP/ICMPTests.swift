@@ -1,0 +1,77 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+import Glibc
+import MacTCP
+import Testing
+
+/// ICMP errors from a router in network namespaces the test creates (IP_RECVERR).
+@Suite("ICMP", .serialized, .timeLimit(.minutes(1)), .enabled(if: NetworkLab.isAvailable, "needs root and iproute2 for network namespaces"))
+struct ICMPTests {
+    @Test("host and net unreachable during an active open: openFailed plus .icmpReceived with the exact type",
+          arguments: [(0x0AD5_0905 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH),
+                      (0x0AD6_0005 as UInt32, ICMPMessageType.netUnreach, ENETUNREACH),
+                      (0x0AD5_0805 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH)])
+    func unreachableOpen(address: UInt32, type: ICMPMessageType, errno expected: Int32) throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let log = EventLog()
+        let stream = try TCPStream()
+        log.attach(to: stream)
+        var failure: MacTCPError?
+        do {
+            try stream.activeOpen(host: address, remotePort: 9, timeout: 5)
+        } catch let error as MacTCPError {
+            failure = error
+        }
+        #expect(failure == .openFailed)
+        #expect(failure?.errno == expected)
+        try log.wait(for: .icmpReceived)
+        #expect(log.details(.icmpReceived).first == type.rawValue)
+    }
+
+    @Test("a peer that never answers: openFailed with ETIMEDOUT at the timeout, or at the ULP timeout without one")
+    func silentPeer() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        var outcomes: [(MacTCPError?, Double)] = []
+        let stream = try TCPStream()
+        for (timeout, ulp) in [(Duration.milliseconds(500), Duration.seconds(120)), (.zero, .seconds(1))] {
+            let start = Clock.now
+            do {
+                try stream.activeOpen(host: 0x0AD5_0705, remotePort: 9, timeout: timeout, options: TCPOpenOptions(ulpTimeout: ulp))
+                outcomes.append((nil, Clock.now - start))
+            } catch let error as MacTCPError {
+                outcomes.append((error, Clock.now - start))
+            }
+        }
+        for (error, elapsed) in outcomes {
+            #expect(error == .openFailed)
+            #expect(error?.errno == ETIMEDOUT)
+            #expect(elapsed >= 0.45 && elapsed < 5, "gave up after \(elapsed) s")
+        }
+        #expect(outcomes[1].1 >= 0.95)
+    }
+
+    @Test("an ICMP error on an established connection is reported and the connection survives")
+    func icmpWhileEstablished() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let listener = try lab.within(lab.server) { try Peer.listener(port: 7000, host: 0) }
+        let log = EventLog()
+        let stream = try TCPStream()
+        log.attach(to: stream)
+        try stream.activeOpen(host: NetworkLab.serverAddress, remotePort: 7000, timeout: 5)
+        let peer = try listener.accept()
+        try lab.inRouter("ip route add unreachable 10.213.2.1/32")
+        try stream.send("through the broken path")
+        try log.wait(for: .icmpReceived, timeout: 10)
+        #expect(log.details(.icmpReceived).first == ICMPMessageType.hostUnreach.rawValue)
+        #expect(try stream.status().state == .established)
+        try lab.inRouter("ip route del unreachable 10.213.2.1/32")
+        #expect(try peer.receive(exactly: 23, timeout: 20) == Array("through the broken path".utf8))
+        try peer.send("still here")
+        #expect(try stream.receive(timeout: 10).data == Array("still here".utf8))
+        #expect(log.count(.terminate) == 0)
+    }
+}
