@@ -84,7 +84,7 @@ final class Reactor: Sendable {
         if result < 0 {
             release(registration)
             let error = -result
-            let code: MacTCPError = Errno.isResourceShortage(error) ? .insufficientResources : .invalidStreamPtr
+            let code: MacTCPError = SyscallErrors.isResourceShortage(error) ? .insufficientResources : .invalidStreamPtr
             return .failure(code.with(operation: "register", errno: error))
         }
         return .success(registration)

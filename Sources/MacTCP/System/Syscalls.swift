@@ -20,12 +20,6 @@ import Glibc
 /// here, except for `close`, which is never retried (the descriptor is gone either way).
 enum Sys {
     /// A socket address in MacTCP's terms: IPv4 host and port in host byte order.
-    struct Endpoint: Equatable, Sendable {
-        var host: UInt32
-        var port: UInt16
-        static let none = Endpoint(host: 0, port: 0)
-    }
-
     @inline(__always)
     private static func retrying(_ call: () -> Int) -> Int {
         while true {
@@ -283,14 +277,9 @@ enum Sys {
     static let msgDontWait = Int32(MSG_DONTWAIT)
 }
 
-/// Kernel TCP states (`tcpi_state`).
-enum KernelTCPState: UInt8 {
-    case established = 1, synSent, synReceived, finWait1, finWait2, timeWait, close, closeWait, lastAck, listen,
-        closing, newSynReceived, boundInactive
-}
-
-/// errno values the library looks at.
-enum Errno {
+/// The failures of system calls the library looks at, as the layer returns them: `-errno`.
+/// (Not swift-system's `Errno`: these are negated `Int` results.)
+enum SyscallErrors {
     static let again = -Int(EAGAIN)
     static let inProgress = -Int(EINPROGRESS)
     static let addressInUse = -Int(EADDRINUSE)

@@ -43,7 +43,7 @@ extension TCPStream {
         )
         do {
             var result = opening.started
-            while result == Errno.inProgress {
+            while result == SyscallErrors.inProgress {
                 let ready = opening.descriptor.withDescriptor {
                     Sys.poll($0, events: Sys.pollOut, timeoutMilliseconds: opening.deadline.pollMilliseconds)
                 } ?? -Int(EBADF)
@@ -65,7 +65,7 @@ extension TCPStream {
         let descriptor: Descriptor
         /// The reactor registration, for async opens (they wait for the connect's wakeup).
         let registration: Reactor.Registration?
-        let remote: Sys.Endpoint
+        let remote: Endpoint
         let options: TCPOpenOptions
         let deadline: Deadline
         /// What the non-blocking connect returned: 0, -EINPROGRESS or -errno.
@@ -99,7 +99,7 @@ extension TCPStream {
         let fd = Sys.tcpSocket()
         guard fd >= 0 else {
             let error = -fd
-            throw (Errno.isResourceShortage(error) ? MacTCPError.insufficientResources : MacTCPError.openFailed)
+            throw (SyscallErrors.isResourceShortage(error) ? MacTCPError.insufficientResources : MacTCPError.openFailed)
                 .with(operation: operation, errno: error, detail: "cannot create a socket")
         }
         let descriptor = Descriptor(fd)
@@ -107,10 +107,10 @@ extension TCPStream {
         SocketOptions.applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: true)
         if localPort != 0 {
             _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
-            let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: localPort))
+            let bound = Sys.bind(fd, Endpoint(host: 0, port: localPort))
             if bound < 0 {
                 descriptor.retire()
-                throw (bound == Errno.addressInUse ? MacTCPError.duplicateSocket : MacTCPError.openFailed).with(
+                throw (bound == SyscallErrors.addressInUse ? MacTCPError.duplicateSocket : MacTCPError.openFailed).with(
                     operation: operation,
                     errno: Int32(-bound),
                     detail: "cannot use local port \(localPort)"
@@ -137,7 +137,7 @@ extension TCPStream {
             descriptor.retire()
             throw error
         }
-        let remote = Sys.Endpoint(host: host, port: remotePort)
+        let remote = Endpoint(host: host, port: remotePort)
         return ActiveOpening(
             descriptor: descriptor,
             registration: registration,
@@ -155,7 +155,7 @@ extension TCPStream {
     func connectOutcome(_ opening: ActiveOpening, ready: Int? = nil) -> Int {
         opening.descriptor.withDescriptor { fd -> Int in
             let ready = ready ?? Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: 0)
-            if ready == 0 { return Errno.inProgress }
+            if ready == 0 { return SyscallErrors.inProgress }
             if ready > 0 && ready & Int(Sys.pollOut) != 0 && ready & (Sys.pollErr | Sys.pollHup) == 0 {
                 return 0  // writable and no error: established
             }
@@ -169,7 +169,7 @@ extension TCPStream {
             if observation.socketError != 0 { return -Int(observation.socketError) }
             let state = Sys.tcpState(fd)
             if state == KernelTCPState.established.rawValue || state == KernelTCPState.closeWait.rawValue { return 0 }
-            return state == KernelTCPState.synSent.rawValue ? Errno.inProgress : -Int(ECONNRESET)
+            return state == KernelTCPState.synSent.rawValue ? SyscallErrors.inProgress : -Int(ECONNRESET)
         } ?? -Int(EBADF)
     }
 
@@ -188,7 +188,7 @@ extension TCPStream {
                 detail: "cannot connect to \(IPv4.string(opening.remote.host)):\(opening.remote.port)"
             )
         }
-        let endpoint = opening.descriptor.withDescriptor { fd -> Sys.Endpoint in
+        let endpoint = opening.descriptor.withDescriptor { fd -> Endpoint in
             if opening.options.ulpAction == .report {
                 SocketOptions.setUserTimeout(fd, options: opening.options, connecting: false)
             }
@@ -198,19 +198,9 @@ extension TCPStream {
         let peer = opening.remote
         let connection = core.withLock { state -> Connection? in
             guard case .connecting(let current) = state.phase, current === opening.descriptor else { return nil }
-            let connection = Connection(
-                descriptor: opening.descriptor,
-                registration: opening.registration,
-                watched: opening.registration == nil ? 0 : EpollEvents.stateChanges,
-                options: opening.options,
-                local: local,
-                remote: peer,
-                passive: false,
-                epoch: state.epoch
-            )
-            state.phase = .connected(connection)
-            state.sockName = local
-            updateDataWatch(&state)
+            let connection = adopt(
+                opening.descriptor, registration: opening.registration, options: opening.options,
+                local: local, remote: peer, passive: false, in: &state)
             signalChange(&state)
             return connection
         }
@@ -231,5 +221,58 @@ extension TCPStream {
             Reactor.shared.deregister(registration, opening.descriptor)
         }
         opening.descriptor.retire()
+    }
+}
+
+// MARK: - async: the active open (suspends instead of blocking)
+
+extension TCPStream {
+    /// Opens a connection, suspending (never blocking a thread) until it is established; the
+    /// async form of ``activeOpen(localPort:host:remotePort:timeout:options:)``.
+    ///
+    /// Cancelling the task abandons the attempt: the socket is closed and the stream is back
+    /// in its initial state, ready to open again.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - host: The remote IPv4 address (host byte order), not 0.
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: How long to try (`.zero`: up to the ULP timeout).
+    ///   - options: ULP timeout and action, and IP header settings for the connection.
+    /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
+    ///
+    /// The corresponding MacTCP call is `TCPActiveOpen`.
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        host: UInt32,
+        remotePort: UInt16,
+        timeout: Duration = .zero,
+        options: TCPOpenOptions = .init()
+    ) async throws {
+        let opening = try beginActiveOpen(
+            localPort: localPort,
+            host: host,
+            remotePort: remotePort,
+            timeout: timeout,
+            options: options,
+            watched: true
+        )
+        do {
+            var result = opening.started
+            while result == SyscallErrors.inProgress {
+                let seen = changeCount
+                result = connectOutcome(opening)
+                guard result == SyscallErrors.inProgress else { break }
+                switch await change(since: seen, deadline: opening.deadline) {
+                case .changed: break
+                case .timedOut: result = -Int(ETIMEDOUT)
+                case .cancelled: throw CancellationError()
+                }
+            }
+            try finishActiveOpen(opening, result: result)
+        } catch {
+            abandon(opening)
+            throw error
+        }
     }
 }

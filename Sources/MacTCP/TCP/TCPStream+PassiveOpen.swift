@@ -60,7 +60,7 @@ extension TCPStream {
     /// Takes an accepted connection for the pending passive open `ticket`. Runs on the
     /// thread that accepted it (the reactor, or a caller looking at a waiting stream), without
     /// the state lock; returns false when the passive open is no longer pending.
-    func adopt(_ fd: Int32, peer: Sys.Endpoint, ticket: ListenerRegistry.Ticket) -> Bool {
+    func adopt(_ fd: Int32, peer: Endpoint, ticket: ListenerRegistry.Ticket) -> Bool {
         guard let options = core.withLock({ state -> TCPOpenOptions? in
             guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
             return pending.options
@@ -73,20 +73,9 @@ extension TCPStream {
         let connection = core.withLock { state -> Connection? in
             guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
             if let timer = pending.timer { Reactor.shared.cancel(timer) }
-            let connection = Connection(
-                descriptor: descriptor,
-                registration: nil,
-                watched: 0,
-                options: options,
-                local: local,
-                remote: peer,
-                passive: true,
-                epoch: state.epoch
-            )
-            state.phase = .connected(connection)
-            state.sockName = local
+            let connection = adopt(
+                descriptor, registration: nil, options: options, local: local, remote: peer, passive: true, in: &state)
             state.passiveFailure = nil
-            updateDataWatch(&state)
             delivery.post(.passiveOpenDone, 0)
             signalChange(&state)
             return connection
@@ -127,6 +116,54 @@ extension TCPStream {
             guard state.epoch == epoch, case .listening(let pending) = state.phase else { return }
             state.phase = .idle
             cancelPassiveOpen(pending, in: &state, failure: .commandTimeout)
+        }
+    }
+}
+
+// MARK: - async: waiting for the passive open (never blocks a thread: it suspends, and the reactor resumes it)
+
+extension TCPStream {
+    /// Suspends until the pending passive open completes, and throws its failure once; the
+    /// async form of ``wait()-()``.
+    ///
+    /// Cancelling the task cancels the passive open itself: it stops waiting, the ASR gets
+    /// ``TCPEvent/passiveOpenDone`` with ``MacTCPError/connectionTerminated``'s code, and the
+    /// stream is back in its initial state, ready to open again.
+    ///
+    /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
+    ///
+    /// The corresponding Python `mactcp` call is `wait()`.
+    public func wait() async throws {
+        var entering = true
+        // A client already queued is taken here; once suspended, the stream counts as watched
+        // and the reactor accepts.
+        settlePassiveOpen()
+        while true {
+            let seen = changeCount
+            let outcome = try core.withLock { state throws(MacTCPError) -> MacTCPError?? in
+                // A wait that begins after release() is a later call; one that was waiting
+                // when release() cancelled the passive open gets that failure.
+                defer { entering = false }
+                if state.released && (entering || state.passiveFailure == nil) {
+                    throw MacTCPError.invalidStreamPtr.with(operation: "wait", detail: "the stream has been released")
+                }
+                if case .listening = state.phase { return nil }
+                defer { state.passiveFailure = nil }
+                return .some(state.passiveFailure)
+            }
+            if let outcome {
+                if let failure = outcome { throw failure }
+                return
+            }
+            if await change(since: seen, deadline: .never) == .cancelled {
+                core.withLock { state in
+                    guard case .listening(let pending) = state.phase else { return }
+                    state.phase = .idle
+                    cancelPassiveOpen(pending, in: &state, failure: .connectionTerminated)
+                    state.passiveFailure = nil
+                }
+                throw CancellationError()
+            }
         }
     }
 }

@@ -278,7 +278,7 @@ extension TCPStream {
         let bytes = sink.read(&segment, expectingSmall: cursor.expectsSmallReads)
         if segment.count > 0 {
             cursor.expectsSmallReads = segment.count < ByteArray.smallRead
-            if segment.failure < 0 && segment.failure != Errno.again {
+            if segment.failure < 0 && segment.failure != SyscallErrors.again {
                 // A read after the first failed: the kernel reported the connection's error
                 // there, once, so it is recorded now (the bytes read before it are the result).
                 _ = failure(segment.failure, on: connection, operation: "receive")
@@ -287,7 +287,7 @@ extension TCPStream {
         if segment.count == 0 {
             if urgent { cursor.urgentMode = false }
             if segment.failure == 0 { return .endOfStream(errorPending: false) }
-            return segment.failure == Errno.again ? .wait : .failed(segment.failure)
+            return segment.failure == SyscallErrors.again ? .wait : .failed(segment.failure)
         }
         if segment.mark {
             if !cursor.urgentMode { urgent = true }

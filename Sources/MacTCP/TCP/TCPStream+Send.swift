@@ -75,9 +75,9 @@ extension TCPStream {
         while let piece = plan.next {
             let result = connection.descriptor.withDescriptor { fd -> Int in
                 let sent = writeStep(fd, bytes, piece, connection)
-                if sent == Errno.again {
+                if sent == SyscallErrors.again {
                     let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: -1)
-                    return ready < 0 ? ready : Errno.again
+                    return ready < 0 ? ready : SyscallErrors.again
                 }
                 return sent
             } ?? -Int(EPIPE)
@@ -123,7 +123,7 @@ extension TCPStream {
                 connection.descriptor.withDescriptor { fd in writeStep(fd, bytes, piece, connection) } ?? -Int(EPIPE)
             }
             try plan.advance(by: result, self, connection)
-            if result == Errno.again {
+            if result == SyscallErrors.again {
                 if await change(since: seen, deadline: .never) == .cancelled {
                     if plan.sent > 0 {
                         core.withLock { state in
@@ -224,7 +224,7 @@ extension TCPStream {
                 connection.written += UInt64(result)
                 return
             }
-            if result == Errno.again {
+            if result == SyscallErrors.again {
                 try stream.checkStillConnected(connection, "send")
                 return
             }

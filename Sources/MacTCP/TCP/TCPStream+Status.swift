@@ -18,7 +18,7 @@ extension TCPStream {
         let operation = "status"
         enum Source {
             case none
-            case listening(Sys.Endpoint, TCPOpenOptions)
+            case listening(Endpoint, TCPOpenOptions)
             case connecting(Descriptor)
             case connected(Connection, weClosed: Bool)
         }

@@ -58,7 +58,7 @@ public final class TCPStream: Sendable {
         /// The stream has an ASR or an event sequence (the event queue's answer, copied here
         /// when either is set: ``TCPStream/isListenedFor(_:)`` asks on every change).
         var listened = false
-        var sockName = Sys.Endpoint.none
+        var sockName = Endpoint.none
 
         /// The pending passive open's ticket, if one is pending.
         var pendingTicket: ListenerRegistry.Ticket? {
@@ -376,6 +376,13 @@ public final class TCPStream: Sendable {
     /// Stops watching a connection's socket and closes it once nobody uses it.
     /// Called with the state lock held.
     func dispose(_ connection: Connection) {
+        stopWatching(connection)
+        connection.descriptor.retire()
+    }
+
+    /// Takes a connection off the reactor: its registration and its ULP timer. Called with
+    /// the state lock held.
+    func stopWatching(_ connection: Connection) {
         if let registration = connection.registration {
             Reactor.shared.deregister(registration, connection.descriptor)
             connection.registration = nil
@@ -384,7 +391,33 @@ public final class TCPStream: Sendable {
             Reactor.shared.cancel(timer)
             connection.ulpTimer = nil
         }
-        connection.descriptor.retire()
+    }
+
+    /// Makes a newly established connection the stream's: its phase, its socket name and
+    /// what the reactor watches. Called with the state lock held; returns the connection.
+    func adopt(
+        _ descriptor: Descriptor,
+        registration: Reactor.Registration?,
+        options: TCPOpenOptions,
+        local: Endpoint,
+        remote: Endpoint,
+        passive: Bool,
+        in state: inout State
+    ) -> Connection {
+        let connection = Connection(
+            descriptor: descriptor,
+            registration: registration,
+            watched: registration == nil ? 0 : EpollEvents.stateChanges,
+            options: options,
+            local: local,
+            remote: remote,
+            passive: passive,
+            epoch: state.epoch
+        )
+        state.phase = .connected(connection)
+        state.sockName = local
+        updateDataWatch(&state)
+        return connection
     }
 
     /// Ends a connection because this side aborted it (abort or release): reset, discard
@@ -402,5 +435,27 @@ public final class TCPStream: Sendable {
             _ = connection.descriptor.withDescriptor { Sys.disconnect($0) }
         }
         dispose(connection)
+    }
+}
+
+// MARK: - The events as an asynchronous sequence
+
+extension TCPStream {
+    /// The events of this stream as an asynchronous sequence: the same events as the ASR, in
+    /// the same order, with the same exactly-once rules, each with its detail.
+    ///
+    /// Meant for one consumer; the sequence delivers the events that happen from its first
+    /// use on, and ends when the stream is released. The ASR keeps working alongside it.
+    ///
+    /// ```swift
+    /// for await (event, detail) in stream.events {
+    ///     print(event, detail)
+    ///     if event == .terminate { break }
+    /// }
+    /// ```
+    public var events: AsyncStream<(event: TCPEvent, detail: Int)> {
+        let sequence = delivery.sequence(finished: core.withLock { $0.released })
+        listenersChanged()
+        return sequence
     }
 }

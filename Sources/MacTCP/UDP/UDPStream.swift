@@ -77,10 +77,10 @@ public final class UDPStream: Sendable {
         if let size = receiveBufferSize {
             _ = Sys.setOption(fd, Int32(SOL_SOCKET), Int32(SO_RCVBUF), Int32(clamping: size / 2))
         }
-        let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: port))
+        let bound = Sys.bind(fd, Endpoint(host: 0, port: port))
         guard bound >= 0, let local = Sys.localEndpoint(fd) else {
             descriptor.retire()
-            if bound == Errno.addressInUse {
+            if bound == SyscallErrors.addressInUse {
                 throw MacTCPError.duplicateSocket.with(operation: operation, errno: EADDRINUSE, detail: "UDP port \(port) is already in use")
             }
             throw MacTCPError.ipBadAddr.with(operation: operation, errno: Int32(-bound), detail: "cannot bind UDP port \(port)")
@@ -206,8 +206,8 @@ public final class UDPStream: Sendable {
             if data.count < data.capacity / 2 { data = data.withUnsafeBytes { Array($0) } }
             return .datagram(UDPDatagram(data: data, remoteHost: sender.host, remotePort: sender.port))
         }
-        if length == Errno.again { return .wait }
-        if Errno.isICMPReport(Int32(-length)) {
+        if length == SyscallErrors.again { return .wait }
+        if SyscallErrors.isICMPReport(Int32(-length)) {
             serviceErrors(fd)
             return .wait
         }
@@ -243,7 +243,7 @@ public final class UDPStream: Sendable {
                 detail: "a datagram carries at most \(Self.maximumDatagramSize) bytes, not \(data.count)"
             )
         }
-        let destination = Sys.Endpoint(host: host, port: port)
+        let destination = Endpoint(host: host, port: port)
         let result = data.withUnsafeBytes { bytes in
             descriptor.withDescriptor { fd -> Int in
                 setChecksum(checksum, fd)
@@ -252,7 +252,7 @@ public final class UDPStream: Sendable {
                     let sent = Sys.send(fd, bytes, to: destination, flags: Sys.msgNoSignal | Sys.msgDontWait)
                     if sent >= 0 { return sent }
                     attempts += 1
-                    if sent == Errno.again && attempts < 1000 {
+                    if sent == SyscallErrors.again && attempts < 1000 {
                         _ = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: 1000)
                         continue
                     }
@@ -260,7 +260,7 @@ public final class UDPStream: Sendable {
                     // The error is an earlier datagram's (a send never fails for its own ICMP
                     // reply), and the reactor may have taken its queue entry first: send again
                     // whether or not this look finds one.
-                    if Errno.isICMPReport(Int32(-sent)) && attempts < 4 {
+                    if SyscallErrors.isICMPReport(Int32(-sent)) && attempts < 4 {
                         serviceErrors(fd)
                         continue
                     }
@@ -402,7 +402,7 @@ private struct DatagramRead: ByteSource {
     let fd: Int32
     /// The datagram's length, or the negative errno.
     var length = 0
-    var sender = Sys.Endpoint.none
+    var sender = Endpoint.none
 
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
         (length, sender) = Sys.receiveFrom(fd, buffer, flags: Sys.msgDontWait)

@@ -35,8 +35,8 @@ final class Connection: @unchecked Sendable {
 
     let descriptor: Descriptor
     let options: TCPOpenOptions
-    let local: Sys.Endpoint
-    let remote: Sys.Endpoint
+    let local: Endpoint
+    let remote: Endpoint
     let passive: Bool
     let epoch: UInt64
 
@@ -86,8 +86,8 @@ final class Connection: @unchecked Sendable {
         registration: Reactor.Registration?,
         watched: UInt32,
         options: TCPOpenOptions,
-        local: Sys.Endpoint,
-        remote: Sys.Endpoint,
+        local: Endpoint,
+        remote: Endpoint,
         passive: Bool,
         epoch: UInt64
     ) {

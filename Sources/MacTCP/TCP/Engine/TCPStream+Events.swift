@@ -119,11 +119,11 @@ extension TCPStream: ReactorHandler {
             // did not show it closed yet (the kernel files the error before the state): the
             // error is consumed by reading it, so it must be recorded now. Only ICMP reports
             // (with IP_RECVERR) leave a connection alive.
-            if kernelClosed || observation.kernelState == nil || !Errno.isICMPReport(observation.socketError) {
+            if kernelClosed || observation.kernelState == nil || !SyscallErrors.isICMPReport(observation.socketError) {
                 endAbnormally(connection, errno: observation.socketError)
                 return true
             }
-            if observation.icmp.isEmpty, Errno.isICMPReport(observation.socketError),
+            if observation.icmp.isEmpty, SyscallErrors.isICMPReport(observation.socketError),
                 let type = ICMPMessageType(errno: observation.socketError)
             {
                 delivery.post(.icmpReceived, type.rawValue)
@@ -185,14 +185,7 @@ extension TCPStream: ReactorHandler {
         guard connection.end == .graceful, connection.closingDelivered, !connection.terminateDelivered else { return }
         connection.terminateDelivered = true
         delivery.post(.terminate, TCPTerminationReason.ulpClose.rawValue)
-        if let registration = connection.registration {
-            Reactor.shared.deregister(registration, connection.descriptor)
-            connection.registration = nil
-        }
-        if let timer = connection.ulpTimer {
-            Reactor.shared.cancel(timer)
-            connection.ulpTimer = nil
-        }
+        stopWatching(connection)
     }
 
     /// Ends the connection because of `errno` (reset, timeout, network failure): delivers
@@ -222,7 +215,7 @@ extension TCPStream: ReactorHandler {
             return action == .abort ? .ulpTimeout : .networkFailure
         default:
             // After ICMP soft errors the kernel reports the ICMP errno instead of ETIMEDOUT.
-            return Errno.isICMPReport(errno) && action == .abort ? .ulpTimeout : .networkFailure
+            return SyscallErrors.isICMPReport(errno) && action == .abort ? .ulpTimeout : .networkFailure
         }
     }
 
@@ -231,7 +224,7 @@ extension TCPStream: ReactorHandler {
     /// otherwise the error to throw (the connection has ended).
     func failure(_ result: Int, on connection: Connection, operation: String) -> MacTCPError? {
         let error = Int32(-result)
-        if Errno.isICMPReport(error) {
+        if SyscallErrors.isICMPReport(error) {
             let state = connection.descriptor.withDescriptor { Sys.tcpState($0) } ?? nil
             if let state, state != KernelTCPState.close.rawValue {
                 core.withLock { stateValue in

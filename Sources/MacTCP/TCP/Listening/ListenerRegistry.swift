@@ -72,7 +72,7 @@ final class ListenerRegistry: Sendable {
             watched = listened || remoteHost != 0 || remotePort != 0
         }
 
-        func accepts(_ peer: Sys.Endpoint) -> Bool {
+        func accepts(_ peer: Endpoint) -> Bool {
             (remoteHost == 0 || remoteHost == peer.host) && (remotePort == 0 || remotePort == peer.port)
         }
     }
@@ -178,10 +178,10 @@ final class ListenerRegistry: Sendable {
         remoteHost: UInt32,
         remotePort: UInt16,
         watched: Bool
-    ) throws(MacTCPError) -> (Ticket, Sys.Endpoint) {
+    ) throws(MacTCPError) -> (Ticket, Endpoint) {
         // Never nil: the wait has no deadline. (The thread closing a listener closes it
         // right after marking it, without opening anything in between.)
-        let entered = try table.wait(until: .never) { table throws(MacTCPError) -> (Ticket, Sys.Endpoint)? in
+        let entered = try table.wait(until: .never) { table throws(MacTCPError) -> (Ticket, Endpoint)? in
             if port != 0, table.entries[port]?.closing == true { return nil }
             let id = table.nextID
             table.nextID += 1
@@ -282,7 +282,7 @@ final class ListenerRegistry: Sendable {
     /// Gives an accepted connection to the first waiting stream whose filter matches, or
     /// resets it. Returns false when the listener has no waiter left (and has been closed);
     /// `taken` is the ticket id of the stream that took it.
-    func handOff(_ connection: (fd: Int32, peer: Sys.Endpoint), from listener: Listener, taken: inout UInt64?) -> Bool {
+    func handOff(_ connection: (fd: Int32, peer: Endpoint), from listener: Listener, taken: inout UInt64?) -> Bool {
         while true {
             let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
                 let port = listener.endpoint.port
@@ -318,7 +318,7 @@ final class ListenerRegistry: Sendable {
 /// A listening socket owned by the ``ListenerRegistry``.
 final class Listener: ReactorHandler {
     let descriptor: Descriptor
-    let endpoint: Sys.Endpoint
+    let endpoint: Endpoint
     private let registration = Lock<Reactor.Registration?>(nil)
     /// Held from each `accept` to the end of that connection's hand-off: with the reactor and
     /// a looking thread draining at once, connections would otherwise reach the waiting
@@ -327,7 +327,7 @@ final class Listener: ReactorHandler {
     /// made outside the mutex.)
     private let handingOff = Lock<UInt64>(0)
 
-    private init(descriptor: Descriptor, endpoint: Sys.Endpoint) {
+    private init(descriptor: Descriptor, endpoint: Endpoint) {
         self.descriptor = descriptor
         self.endpoint = endpoint
     }
@@ -342,11 +342,11 @@ final class Listener: ReactorHandler {
         let descriptor = Descriptor(fd)
         _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
         SocketOptions.applyListener(fd)
-        let bound = Sys.bind(fd, Sys.Endpoint(host: 0, port: port))
+        let bound = Sys.bind(fd, Endpoint(host: 0, port: port))
         if bound < 0 {
             descriptor.retire()
             let error = Int32(-bound)
-            if bound == Errno.addressInUse {
+            if bound == SyscallErrors.addressInUse {
                 throw MacTCPError.duplicateSocket.with(
                     operation: "passiveOpen",
                     errno: error,
@@ -420,7 +420,7 @@ final class Listener: ReactorHandler {
             enum Step { case next, stop, retryLater }
             let step = handingOff.withLock { acceptedSoFar -> Step in
                 var failure: Int32 = 0
-                let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Sys.Endpoint)? in
+                let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Endpoint)? in
                     switch Sys.accept(fd) {
                     case .success(let accepted): return accepted
                     case .failure(let error):

@@ -1,0 +1,112 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+import Synchronization
+import Testing
+
+@testable import MacTCP
+
+/// The library's inner parts that a real peer cannot reach directly, tested as units.
+@Suite("units: timers, the port table, deadlines, the ACK wait")
+struct SeamTests {
+    final class Ran: Sendable {
+        let order = Mutex<[Int]>([])
+        func action(_ value: Int) -> @Sendable () -> Void { { self.order.withLock { $0.append(value) } } }
+    }
+
+    @Test("TimerQueue runs what is due in deadline order, skips what was cancelled, keeps the rest")
+    func timerQueue() {
+        let start = ContinuousClock.now
+        var queue = TimerQueue()
+        let ran = Ran()
+        #expect(queue.nextDeadline == nil)
+        var ids: [Int: UInt64] = [:]
+        for value in [5, 1, 4, 2, 3, 9, 7] {
+            ids[value] = queue.schedule(at: start + .milliseconds(value), ran.action(value))
+        }
+        #expect(queue.nextDeadline == start + .milliseconds(1))
+        queue.cancel(ids[1]!)  // the earliest: the next deadline moves on
+        #expect(queue.nextDeadline == start + .milliseconds(2))
+        queue.cancel(ids[4]!)
+        for action in queue.takeDue(start + .milliseconds(5)) { action() }
+        #expect(ran.order.withLock { $0 } == [2, 3, 5])
+        #expect(queue.nextDeadline == start + .milliseconds(7))
+        #expect(queue.takeDue(start + .milliseconds(6)).isEmpty)
+        for action in queue.takeDue(start + .seconds(1)) { action() }
+        #expect(ran.order.withLock { $0 } == [2, 3, 5, 7, 9])
+        #expect(queue.nextDeadline == nil)
+    }
+
+    @Test("TimerQueue keeps 1,000 random deadlines in order")
+    func timerQueueOrder() {
+        let start = ContinuousClock.now
+        var queue = TimerQueue()
+        let ran = Ran()
+        var generator = SeededGenerator(seed: 3)
+        var values: [Int] = []
+        for _ in 0..<1000 {
+            let value = Int(generator.next() % 100_000)
+            values.append(value)
+            _ = queue.schedule(at: start + .microseconds(value), ran.action(value))
+        }
+        for action in queue.takeDue(start + .seconds(1)) { action() }
+        #expect(ran.order.withLock { $0 } == values.sorted())
+    }
+
+    @Test("PortTable keeps each port's object apart, ports 0 and 65535 included")
+    func portTable() {
+        final class Box {
+            let port: UInt16
+            init(_ port: UInt16) { self.port = port }
+        }
+        var table = PortTable<Box>()
+        let ports: [UInt16] = [0, 1, 255, 256, 7000, 0x1A00, 0x1AFF, 65535]
+        for port in ports { #expect(table[port] == nil) }
+        for port in ports { table[port] = Box(port) }
+        for port in ports { #expect(table[port]?.port == port) }
+        #expect(table[2] == nil && table[0x1A01] == nil && table[65534] == nil)
+        table[256] = nil
+        #expect(table[256] == nil)
+        #expect(table[255]?.port == 255)
+        table[40000] = nil  // clearing a port of an empty page makes nothing
+        #expect(table[40000] == nil)
+    }
+
+    @Test("Deadline: zero is no limit; poll timeouts round up to whole milliseconds")
+    func deadline() {
+        #expect(Deadline(timeout: .zero).end == nil)
+        #expect(Deadline.never.pollMilliseconds == -1)
+        #expect(!Deadline.never.hasPassed)
+        #expect(Deadline.never.remaining == nil)
+        let soon = Deadline(timeout: .microseconds(1500))
+        #expect((1...2).contains(soon.pollMilliseconds))  // 1.5 ms left at most: rounded up
+        let later = Deadline(timeout: .seconds(10))
+        #expect((9_990...10_000).contains(later.pollMilliseconds))
+        #expect(!later.hasPassed)
+        let remaining = later.remaining ?? .zero
+        #expect(remaining > .seconds(9) && remaining <= .seconds(10))
+        let past = Deadline(milliseconds: 0)
+        #expect(past.hasPassed)
+        #expect(past.pollMilliseconds == 0)
+        #expect(past.remaining == .zero)
+    }
+
+    @Test("AckWait: progress resets the bound; standing still past the ULP timeout throws commandTimeout")
+    func ackWait() throws {
+        var wait = AckWait(limit: .milliseconds(50))
+        try wait.check(10)
+        try wait.check(10)  // no progress yet, within the limit
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .milliseconds(40) {
+            try wait.check(UInt64((ContinuousClock.now - start).components.attoseconds / 1_000_000_000_000_000) + 11)
+        }
+        // Progress kept it alive for 40 ms; now it stands still.
+        var threw: MacTCPError?
+        let still = ContinuousClock.now
+        while threw == nil && ContinuousClock.now - still < .seconds(2) {
+            do { try wait.check(0) } catch { threw = error }
+        }
+        #expect(threw == .commandTimeout)
+        #expect(ContinuousClock.now - still >= .milliseconds(45))
+    }
+}
