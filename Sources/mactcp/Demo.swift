@@ -104,22 +104,25 @@ private final class Tour: Sendable {
         say("Two TCP streams talk to each other in this process: a server and a client.")
         say("Each has an ASR, an event routine the library calls when something happens.")
 
-        step(1, "Create two streams and give them an ASR",
-             "A stream carries one connection at a time and can be reused afterwards.")
+        step(
+            1, "Create two streams and give them an ASR",
+            "A stream carries one connection at a time and can be reused afterwards.")
         let server = try TCPStream()
         let client = try TCPStream()
         server.asr = asr(for: "server")
         client.asr = asr(for: "client")
         call("server = TCPStream(), client = TCPStream()")
 
-        step(2, "Passive open: the server waits for a client",
-             "passiveOpen returns at once; port 0 asks the system for a free port.")
+        step(
+            2, "Passive open: the server waits for a client",
+            "passiveOpen returns at once; port 0 asks the system for a free port.")
         try server.passiveOpen(port: 0, timeout: .seconds(10))
         let port = server.getSockName().port
         call("server.passiveOpen(port: 0) → getSockName() = \(IPv4.string(server.getSockName().host)):\(port), isDone = \(server.isDone)")
 
-        step(3, "Active open: the client connects",
-             "activeOpen blocks until the connection is established; the server's wait() then returns.")
+        step(
+            3, "Active open: the client connects",
+            "activeOpen blocks until the connection is established; the server's wait() then returns.")
         try client.activeOpen(host: IPv4.loopback, remotePort: port, timeout: .seconds(10))
         call("client.activeOpen(host: 127.0.0.1, remotePort: \(port)) → connected from port \(client.getSockName().port)")
         try server.wait()
@@ -132,8 +135,9 @@ private final class Tour: Sendable {
         expect("server", .dataArrival)
         show(try server.receive(timeout: .seconds(5)), "server")
 
-        step(5, "Non-pushed sends",
-             "push: false lets TCP hold the bytes and send them with the next send (Linux MSG_MORE).")
+        step(
+            5, "Non-pushed sends",
+            "push: false lets TCP hold the bytes and send them with the next send (Linux MSG_MORE).")
         try client.send("three ", push: false)
         try client.send("parts, ", push: false)
         call("client.send(\"three \", push: false), client.send(\"parts, \", push: false)")
@@ -145,8 +149,9 @@ private final class Tour: Sendable {
         try waitForUnread(server, 24)
         show(try server.receive(timeout: .seconds(5)), "server")
 
-        step(6, "Urgent data",
-             "urgent: true marks the whole buffer urgent; the receiver gets it apart from normal data, "
+        step(
+            6, "Urgent data",
+            "urgent: true marks the whole buffer urgent; the receiver gets it apart from normal data, "
                 + "with urgent on its first result and mark on the result that ends with its last byte.")
         try client.send("URGENT!", urgent: true)
         try client.send(" then normal data")
@@ -166,8 +171,9 @@ private final class Tour: Sendable {
         printStatus(server: try server.status(), client: try client.status())
         _ = try server.receive(timeout: .seconds(5))
 
-        step(8, "Half-close",
-             "close() means \"no more data from this side\"; it returns when the FIN is acknowledged. "
+        step(
+            8, "Half-close",
+            "close() means \"no more data from this side\"; it returns when the FIN is acknowledged. "
                 + "The other direction stays open.")
         try client.close()
         call("client.close() → returned; client state: \(try client.status().state)")

@@ -82,7 +82,8 @@ struct Listen: ParsableCommand {
                 var pause = 0.1
                 while true {
                     do {
-                        let current = try stream ?? this.open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
+                        let current =
+                            try stream ?? this.open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
                         stream = nil
                         pause = 0.1
                         try? this.serve(current)

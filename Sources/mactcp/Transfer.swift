@@ -179,8 +179,9 @@ struct ReceiveFile: ParsableCommand {
         }
         progress.update(received, final: true)
         if let expected = size?.value, expected != received {
-            complain("mactcp: receive: \(received) bytes arrived, \(expected) were expected"
-                + (received < expected ? " (\(expected - received) missing)" : " (\(received - expected) more)"))
+            complain(
+                "mactcp: receive: \(received) bytes arrived, \(expected) were expected"
+                    + (received < expected ? " (\(expected - received) missing)" : " (\(received - expected) more)"))
             throw ExitCode(ExitStatus.broken)
         }
         complain("received \(received) bytes")

@@ -1,12 +1,12 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
+import ArgumentParser
+import MacTCP
+
 #if canImport(Glibc)
 import Glibc
 #endif
-
-import ArgumentParser
-import MacTCP
 
 /// `mactcp udp send|listen`.
 struct UDP: ParsableCommand {
@@ -83,8 +83,10 @@ struct UDPListen: ParsableCommand {
                 if json {
                     // The bytes losslessly in base64; the text too when they are valid UTF-8.
                     let text = String(validating: datagram.data, as: UTF8.self)
-                    Console.data(Array(("{\"from\":\"\(from)\",\"bytes\":\(datagram.data.count),\"base64\":\"\(base64(datagram.data))\""
-                        + (text.map { ",\"text\":\(jsonString($0))" } ?? "") + "}\n").utf8))
+                    Console.data(
+                        Array(
+                            ("{\"from\":\"\(from)\",\"bytes\":\(datagram.data.count),\"base64\":\"\(base64(datagram.data))\""
+                                + (text.map { ",\"text\":\(jsonString($0))" } ?? "") + "}\n").utf8))
                 } else {
                     // Escaped: a datagram must not drive the terminal that shows it.
                     Console.data(Array("\(from) \(datagram.data.count) bytes: \(Console.escaped(datagram.data))\n".utf8))
@@ -95,4 +97,3 @@ struct UDPListen: ParsableCommand {
         }
     }
 }
-

@@ -31,7 +31,8 @@ enum WatchBoard {
         timer.schedule(deadline: .now(), repeating: .milliseconds(200))
         timer.setEventHandler {
             guard let status = try? stream.status() else { return }
-            let line = "\(name.replacingSpaces) \(status.connectionState) \(status.sendWindow) \(status.rcvWindow) "
+            let line =
+                "\(name.replacingSpaces) \(status.connectionState) \(status.sendWindow) \(status.rcvWindow) "
                 + "\(status.amtUnackedData) \(status.amtUnreadData) \(status.srtt) \(status.congestionWindow) "
                 + "\(status.localPort) \(IPv4.string(status.remoteHost)) \(status.remotePort)\n"
             let temporary = path + ".new"
@@ -60,7 +61,8 @@ nonisolated(unsafe) var watchTimer: (any DispatchSourceTimer)?
 struct Watch: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a live view of a connection made with `connect --watch` or `listen --watch`.",
-        discussion: "Windows, unacknowledged and unread bytes, round-trip time, congestion window and state, refreshed in place, with sparklines of the last seconds. Ctrl-C ends it."
+        discussion:
+            "Windows, unacknowledged and unread bytes, round-trip time, congestion window and state, refreshed in place, with sparklines of the last seconds. Ctrl-C ends it."
     )
 
     @Option(help: "The process to watch (default: the newest one publishing).") var pid: Int32?
@@ -89,7 +91,9 @@ struct Watch: ParsableCommand {
                 history[index].append(tracked[index])
                 if history[index].count > 40 { history[index].removeFirst() }
             }
-            render(name: Console.escaped(String(fields[0].map { $0 == "_" ? " " : $0 })), values: values, local: fields[8], remote: "\(fields[9]):\(fields[10])", history: history)
+            render(
+                name: Console.escaped(String(fields[0].map { $0 == "_" ? " " : $0 })), values: values, local: fields[8],
+                remote: "\(fields[9]):\(fields[10])", history: history)
             shown += 1
             usleep(200_000)
         }
@@ -148,11 +152,12 @@ struct Watch: ParsableCommand {
         let bars = Array("▁▂▃▄▅▆▇█")
         guard let low = values.min(), let high = values.max() else { return "" }
         let span = Double(high) - Double(low)
-        let line = String(values.map { value -> Character in
-            guard span > 0 else { return bars[0] }
-            let level = Int(((Double(value) - Double(low)) / span * Double(bars.count - 1)).rounded())
-            return bars[min(bars.count - 1, max(0, level))]
-        })
+        let line = String(
+            values.map { value -> Character in
+                guard span > 0 else { return bars[0] }
+                let level = Int(((Double(value) - Double(low)) / span * Double(bars.count - 1)).rounded())
+                return bars[min(bars.count - 1, max(0, level))]
+            })
         return line + (low == high ? "  (\(low))" : "  (\(low)…\(high))")
     }
 }

@@ -80,17 +80,19 @@ enum KernelFiles {
             defer { cursor = entry.pointee.ifa_next }
             guard let address = entry.pointee.ifa_addr, address.pointee.sa_family == sa_family_t(AF_INET) else { continue }
             let host = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-            let mask = entry.pointee.ifa_netmask.map { pointer in
-                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
-            } ?? 0
+            let mask =
+                entry.pointee.ifa_netmask.map { pointer in
+                    pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) }
+                } ?? 0
             let flags = entry.pointee.ifa_flags
-            result.append(InterfaceAddress(
-                name: String(cString: entry.pointee.ifa_name),
-                address: host,
-                netmask: mask,
-                isUp: flags & UInt32(IFF_UP) != 0,
-                isLoopback: flags & UInt32(IFF_LOOPBACK) != 0
-            ))
+            result.append(
+                InterfaceAddress(
+                    name: String(cString: entry.pointee.ifa_name),
+                    address: host,
+                    netmask: mask,
+                    isUp: flags & UInt32(IFF_UP) != 0,
+                    isLoopback: flags & UInt32(IFF_LOOPBACK) != 0
+                ))
         }
         return result
     }
@@ -106,12 +108,12 @@ enum KernelFiles {
     }
 }
 
-private extension String {
-    func trimmingCharacters(in set: Set<Character>) -> String {
+extension String {
+    fileprivate func trimmingCharacters(in set: Set<Character>) -> String {
         String(drop(while: set.contains).reversed().drop(while: set.contains).reversed())
     }
 }
 
-private extension Set where Element == Character {
-    static let newlines: Set<Character> = ["\n", "\r", " "]
+extension Set where Element == Character {
+    fileprivate static let newlines: Set<Character> = ["\n", "\r", " "]
 }

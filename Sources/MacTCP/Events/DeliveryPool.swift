@@ -129,15 +129,19 @@ final class DeliveryPool: Sendable {
         case .worker:
             if !LibraryThread.start(name: "MacTCP ASR", { [self] in work() }) {
                 // No thread now: the monitor tries again while events wait.
-                perform(state.withLock { state in
-                    state.workers -= 1
-                    return Self.monitorIfIdle(&state)
-                })
+                perform(
+                    state.withLock { state in
+                        state.workers -= 1
+                        return Self.monitorIfIdle(&state)
+                    })
             }
         case .monitor:
             if !LibraryThread.start(name: "MacTCP ASR mon", { [self] in monitor() }) {
                 // The next event tries again.
-                state.withLock { $0.monitoring = false; $0.monitorStarted = false }
+                state.withLock {
+                    $0.monitoring = false
+                    $0.monitorStarted = false
+                }
             }
         case .monitorWake:
             monitorNeeded.withLock { $0 = true }

@@ -1,7 +1,6 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
-
 #if canImport(Glibc)
 import Glibc
 #else
@@ -38,12 +37,14 @@ package enum LibraryThread {
         defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         let context = Unmanaged.passRetained(Start(name: name, body: body)).toOpaque()
         var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { context in
-            let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
-            Sys.setThreadName(start.name)
-            start.body()
-            return nil
-        }, context)
+        let created = pthread_create(
+            &thread, nil,
+            { context in
+                let start = Unmanaged<Start>.fromOpaque(context!).takeRetainedValue()
+                Sys.setThreadName(start.name)
+                start.body()
+                return nil
+            }, context)
         guard created == 0 else {
             Unmanaged<Start>.fromOpaque(context).release()
             return false

@@ -78,9 +78,10 @@ final class Reactor: Sendable {
             table.slots[Int(slot)].handler = handler
             return Registration(slot: slot, generation: table.slots[Int(slot)].generation)
         }
-        let result = descriptor.withDescriptor { fd in
-            Sys.epollControl(epollFD, .add, fd, events: events, tag: registration.tag)
-        } ?? -EBADF
+        let result =
+            descriptor.withDescriptor { fd in
+                Sys.epollControl(epollFD, .add, fd, events: events, tag: registration.tag)
+            } ?? -EBADF
         if result < 0 {
             release(registration)
             let error = -result

@@ -1,7 +1,6 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
-
 #if canImport(Glibc)
 import Glibc
 #else

@@ -44,9 +44,10 @@ extension TCPStream {
         do {
             var result = opening.started
             while result == SyscallErrors.inProgress {
-                let ready = opening.descriptor.withDescriptor {
-                    Sys.poll($0, events: Sys.pollOut, timeoutMilliseconds: opening.deadline.pollMilliseconds)
-                } ?? -Int(EBADF)
+                let ready =
+                    opening.descriptor.withDescriptor {
+                        Sys.poll($0, events: Sys.pollOut, timeoutMilliseconds: opening.deadline.pollMilliseconds)
+                    } ?? -Int(EBADF)
                 if ready == 0 && opening.deadline.hasPassed {
                     result = -Int(ETIMEDOUT)
                 } else if ready != 0 {

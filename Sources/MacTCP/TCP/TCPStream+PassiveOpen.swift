@@ -61,10 +61,12 @@ extension TCPStream {
     /// thread that accepted it (the reactor, or a caller looking at a waiting stream), without
     /// the state lock; returns false when the passive open is no longer pending.
     func adopt(_ fd: Int32, peer: Endpoint, ticket: ListenerRegistry.Ticket) -> Bool {
-        guard let options = core.withLock({ state -> TCPOpenOptions? in
-            guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
-            return pending.options
-        }) else { return false }
+        guard
+            let options = core.withLock({ state -> TCPOpenOptions? in
+                guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
+                return pending.options
+            })
+        else { return false }
         // SO_OOBINLINE, TCP_NODELAY, IP_RECVERR and the default user timeout come from the
         // listener (accepted sockets inherit them).
         SocketOptions.applyAccepted(fd, options: options, receiveBufferSize: receiveBufferSize)

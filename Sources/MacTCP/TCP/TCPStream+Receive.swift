@@ -32,7 +32,8 @@ extension TCPStream {
     ///
     /// The corresponding MacTCP call is `TCPRcv`.
     public func receive(timeout: Duration, maxLength: Int = 65536) throws -> TCPReceived {
-        let (data, urgent, mark) = try receive(timeout: timeout, length: maxLength, into: NewArray(maxLength: min(maxLength, Self.largestRead)))
+        let (data, urgent, mark) = try receive(
+            timeout: timeout, length: maxLength, into: NewArray(maxLength: min(maxLength, Self.largestRead)))
         return TCPReceived(data: data, urgent: urgent, mark: mark)
     }
 
@@ -76,9 +77,10 @@ extension TCPStream {
             if !holdsTurn { throw Self.receiveTurnTimedOut }
         }
         while true {
-            let attempt = connection.descriptor.withDescriptor { fd in
-                attemptReceive(fd, connection, into: sink, wait: deadline.pollMilliseconds)
-            } ?? .gone
+            let attempt =
+                connection.descriptor.withDescriptor { fd in
+                    attemptReceive(fd, connection, into: sink, wait: deadline.pollMilliseconds)
+                } ?? .gone
             if let received = try conclude(attempt, connection, deadline) {
                 outcome = ReceiveOutcome(urgent: received.urgent, mark: received.mark)
                 return received
@@ -113,9 +115,10 @@ extension TCPStream {
         while true {
             try Task.checkCancellation()
             let seen = changeCount
-            let attempt = connection.descriptor.withDescriptor { fd in
-                attemptReceive(fd, connection, into: sink, wait: 0)
-            } ?? .gone
+            let attempt =
+                connection.descriptor.withDescriptor { fd in
+                    attemptReceive(fd, connection, into: sink, wait: 0)
+                } ?? .gone
             if let (data, urgent, mark) = try conclude(attempt, connection, deadline, timedOutOnWait: false) {
                 outcome = ReceiveOutcome(urgent: urgent, mark: mark)
                 return TCPReceived(data: data, urgent: urgent, mark: mark)

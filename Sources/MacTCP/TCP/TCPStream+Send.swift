@@ -73,14 +73,15 @@ extension TCPStream {
         var plan = SendPlan(bytes: bytes, push: push, urgent: urgent, waitForAck: waitForAck)
         if waitForAck { prepareAckReports(connection) }
         while let piece = plan.next {
-            let result = connection.descriptor.withDescriptor { fd -> Int in
-                let sent = writeStep(fd, bytes, piece, connection)
-                if sent == SyscallErrors.again {
-                    let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: -1)
-                    return ready < 0 ? ready : SyscallErrors.again
-                }
-                return sent
-            } ?? -Int(EPIPE)
+            let result =
+                connection.descriptor.withDescriptor { fd -> Int in
+                    let sent = writeStep(fd, bytes, piece, connection)
+                    if sent == SyscallErrors.again {
+                        let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: -1)
+                        return ready < 0 ? ready : SyscallErrors.again
+                    }
+                    return sent
+                } ?? -Int(EPIPE)
             try plan.advance(by: result, self, connection)
         }
         if waitForAck {

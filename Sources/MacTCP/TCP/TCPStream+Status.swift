@@ -60,8 +60,9 @@ extension TCPStream {
                 let queued = max(0, Int(Sys.outputQueue(fd)))
                 let notSent = max(0, Int(Sys.outputQueueNotSent(fd)))
                 let kernel = KernelTCPState(rawValue: info.tcpi_state)
-                let finPending = weClosed && notSent == 0
-                    && (kernel == .finWait1 || kernel == .closing || kernel == .lastAck) ? 1 : 0
+                let finPending =
+                    weClosed && notSent == 0
+                        && (kernel == .finWait1 || kernel == .closing || kernel == .lastAck) ? 1 : 0
                 let inFlight = max(0, queued - notSent - finPending)
                 status.localHost = connection.local.host
                 status.localPort = connection.local.port

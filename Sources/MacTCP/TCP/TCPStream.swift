@@ -276,7 +276,8 @@ public final class TCPStream: Sendable {
     @inline(__always)
     func usableConnection(_ state: inout State, _ operation: String, closedOK: Bool) throws(MacTCPError) -> Connection {
         if !state.released, case .connected(let connection) = state.phase, connection.end == nil,
-           closedOK || !connection.weClosed {
+            closedOK || !connection.weClosed
+        {
             return connection
         }
         return try checkedConnection(&state, operation, closedOK: closedOK)
@@ -322,7 +323,7 @@ public final class TCPStream: Sendable {
             return try core.withLock { state throws(MacTCPError) -> T in
                 try body(try usableConnection(&state, operation, closedOK: closedOK), &state)
             }
-        } catch where error.code == MacTCPError.connectionClosing.code {
+        } catch  where error.code == MacTCPError.connectionClosing.code {
             let current = core.withLock { state -> Connection? in
                 if case .connected(let connection) = state.phase { return connection }
                 return nil

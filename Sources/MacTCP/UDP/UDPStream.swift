@@ -81,7 +81,8 @@ public final class UDPStream: Sendable {
         guard bound >= 0, let local = Sys.localEndpoint(fd) else {
             descriptor.retire()
             if bound == SyscallErrors.addressInUse {
-                throw MacTCPError.duplicateSocket.with(operation: operation, errno: EADDRINUSE, detail: "UDP port \(port) is already in use")
+                throw MacTCPError.duplicateSocket.with(
+                    operation: operation, errno: EADDRINUSE, detail: "UDP port \(port) is already in use")
             }
             throw MacTCPError.ipBadAddr.with(operation: operation, errno: Int32(-bound), detail: "cannot bind UDP port \(port)")
         }
@@ -141,16 +142,22 @@ public final class UDPStream: Sendable {
             try checkNotReleased(state, operation)
             state.readers += 1
         }
-        defer { state.withLock { $0.readers -= 1; $0.dataArrivalArmed = true } }
+        defer {
+            state.withLock {
+                $0.readers -= 1
+                $0.dataArrivalArmed = true
+            }
+        }
         let deadline = Deadline(timeout: timeout)
         while true {
-            let outcome = descriptor.withDescriptor { fd -> ReadOutcome in
-                let ready = Sys.poll(fd, events: Sys.pollIn, timeoutMilliseconds: deadline.pollMilliseconds)
-                if ready < 0 { return .failed(Int32(-ready)) }
-                if ready == 0 { return .wait }
-                if ready & Sys.pollErr != 0 { serviceErrors(fd) }
-                return receiveOne(fd)
-            } ?? .released
+            let outcome =
+                descriptor.withDescriptor { fd -> ReadOutcome in
+                    let ready = Sys.poll(fd, events: Sys.pollIn, timeoutMilliseconds: deadline.pollMilliseconds)
+                    if ready < 0 { return .failed(Int32(-ready)) }
+                    if ready == 0 { return .wait }
+                    if ready & Sys.pollErr != 0 { serviceErrors(fd) }
+                    return receiveOne(fd)
+                } ?? .released
             switch outcome {
             case .datagram(let datagram):
                 return datagram

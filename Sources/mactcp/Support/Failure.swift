@@ -69,8 +69,9 @@ func failure(for error: any Error, doing what: String) -> ExitCode {
                 + "\"message\":\(jsonString(reason))" + (system.map { ",\"errno\":\(jsonString($0))" } ?? "")
                 + (hint.isEmpty ? "" : ",\"hint\":\(jsonString(hint))") + ",\"exit\":\(status)}")
     } else {
-        Console.line("mactcp: \(what): \(error.name) (\(error.code)): \(reason)"
-            + (system.map { " [\($0)]" } ?? "") + (hint.isEmpty ? "" : "\n  hint: \(hint)"))
+        Console.line(
+            "mactcp: \(what): \(error.name) (\(error.code)): \(reason)"
+                + (system.map { " [\($0)]" } ?? "") + (hint.isEmpty ? "" : "\n  hint: \(hint)"))
     }
     return ExitCode(status)
 }

@@ -30,11 +30,13 @@ final class Printer: Sendable {
         if result.urgent { inRegion.withLock { $0 = true } }
         if urgent {
             if Console.json.load(ordering: .relaxed) {
-                Console.line("{\"stream\":\(jsonString(name)),\"urgent\":{\"bytes\":\(result.data.count),\"offset\":\(start),"
-                    + "\"regionStarts\":\(result.urgent),\"markAfter\":\(result.mark ? "\(start + result.data.count)" : "null")}}")
+                Console.line(
+                    "{\"stream\":\(jsonString(name)),\"urgent\":{\"bytes\":\(result.data.count),\"offset\":\(start),"
+                        + "\"regionStarts\":\(result.urgent),\"markAfter\":\(result.mark ? "\(start + result.data.count)" : "null")}}")
             } else {
-                Console.line("[\(name)] urgent data: \(result.data.count) bytes at offset \(start)"
-                    + (result.urgent ? ", region starts" : "") + (result.mark ? ", mark after byte \(start + result.data.count)" : ""))
+                Console.line(
+                    "[\(name)] urgent data: \(result.data.count) bytes at offset \(start)"
+                        + (result.urgent ? ", region starts" : "") + (result.mark ? ", mark after byte \(start + result.data.count)" : ""))
             }
         }
         if result.mark { inRegion.withLock { $0 = false } }

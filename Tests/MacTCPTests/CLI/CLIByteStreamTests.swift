@@ -33,7 +33,10 @@ struct CLIByteStreamTests {
         let listener = try Peer.listener()
         let run = try Tool.start(["connect", "127.0.0.1", String(listener.localPort)])
         let peer = try listener.accept()
-        let writer = Background { run.write(bytes: sent); run.endInput() }
+        let writer = Background {
+            run.write(bytes: sent)
+            run.endInput()
+        }
         let received = try peer.receiveToEnd(timeout: 30)
         _ = try writer.value(timeout: 10)
         #expect(received.count == sent.count)
@@ -83,8 +86,9 @@ struct CLIByteStreamTests {
         #expect(try Data(contentsOf: target) == Data(reply))
     }
 
-    @Test("an interrupted send aborts: the receiver reports the reset and exits 74, never 0",
-          arguments: [SIGINT, SIGTERM, SIGHUP])
+    @Test(
+        "an interrupted send aborts: the receiver reports the reset and exits 74, never 0",
+        arguments: [SIGINT, SIGTERM, SIGHUP])
     func interruptedSend(signal: Int32) throws {
         let directory = try Self.scratch("interrupted")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -120,8 +124,9 @@ struct CLIByteStreamTests {
         #expect(try run.finish().status == 74)
     }
 
-    @Test("receive --size: fewer or more bytes than expected exit 74 and say so; exactly that many exit 0",
-          arguments: [(1000, Int32(74), "more"), (10_000, Int32(74), "missing"), (5000, Int32(0), "received 5000 bytes")])
+    @Test(
+        "receive --size: fewer or more bytes than expected exit 74 and say so; exactly that many exit 0",
+        arguments: [(1000, Int32(74), "more"), (10_000, Int32(74), "missing"), (5000, Int32(0), "received 5000 bytes")])
     func receiveSize(expected: Int, status: Int32, says: String) throws {
         let port = try Tool.freePort()
         let receiver = try Tool.start(["receive", "--port", String(port), "--size", String(expected), "--timeout", "20"])
@@ -166,8 +171,9 @@ struct CLIByteStreamTests {
         #expect(try peer.receiveToEnd().isEmpty)  // our FIN, not a reset
     }
 
-    @Test("every subcommand validates its arguments with the same rules: exit 64 and what is wrong",
-          arguments: [
+    @Test(
+        "every subcommand validates its arguments with the same rules: exit 64 and what is wrong",
+        arguments: [
             ["connect", "127.0.0.1", "80", "--timeout", "-1"],
             ["connect", "127.0.0.1", "80", "--timeout=nan"],
             ["connect", "127.0.0.1", "80", "--local-port", "70000"],
@@ -185,7 +191,7 @@ struct CLIByteStreamTests {
             ["udp", "listen", "--count", "-1"],
             ["udp", "listen", "--port", "65536"],
             ["watch", "--frames", "-2"],
-          ])
+        ])
     func badArguments(arguments: [String]) throws {
         let (status, _, err) = try Tool.start(arguments).finish()
         #expect(status == 64, "stderr: \(err)")
@@ -234,7 +240,8 @@ struct CLIByteStreamTests {
             let probe = try UDPPeer()
             let port = probe.port
             _ = consume probe
-            let listen = try Tool.start(["udp", "listen", "--port", String(port), "--count", "1", "--timeout", "10"] + (json ? ["--json"] : []))
+            let listen = try Tool.start(
+                ["udp", "listen", "--port", String(port), "--count", "1", "--timeout", "10"] + (json ? ["--json"] : []))
             try waitUntil(timeout: 10, "the tool to listen") { listen.errors.contains("listening on UDP port") }
             let sender = try UDPPeer()
             try sender.send(payload, to: port)
@@ -259,7 +266,9 @@ struct CLIByteStreamTests {
         _ = consume closed
         let unreachable = try Tool.start(["udp", "send", "127.0.0.1", String(closedPort), "anyone?"]).finish()
         #expect(unreachable.status == 69)
-        #expect(unreachable.err.contains("ICMP port unreachable (type 3, code 3) from 127.0.0.1 about 127.0.0.1:\(closedPort), MacTCP portUnreach"))
+        #expect(
+            unreachable.err.contains(
+                "ICMP port unreachable (type 3, code 3) from 127.0.0.1 about 127.0.0.1:\(closedPort), MacTCP portUnreach"))
     }
 }
 

@@ -133,15 +133,16 @@ struct CLITests {
         #expect(try Data(contentsOf: target) == data)
     }
 
-    @Test("bad input gets a clear error and its documented exit status, never a crash",
-          arguments: [
+    @Test(
+        "bad input gets a clear error and its documented exit status, never a crash",
+        arguments: [
             (["connect", "999.1.1.1", "80"], Int32(64)),
             (["connect", "127.0.0.1", "0"], Int32(64)),
             (["connect", "127.0.0.1", "70000"], Int32(64)),
             (["connect", "127.0.0.1", "80", "--timeout", "-1"], Int32(64)),
             (["listen", "--pool", "0"], Int32(64)),
             (["receive", "--timeout", "0.2"], Int32(75)),
-          ])
+        ])
     func badInput(arguments: [String], expected: Int32) throws {
         let (status, _, err) = try Tool.start(arguments).finish()
         #expect(status == expected, "stderr: \(err)")
@@ -206,12 +207,15 @@ struct CLITests {
         #expect(unreachable.err.contains("ICMP port unreachable (type 3, code 3)"))
     }
 
-    @Test("on a terminal (tmux), urgent data is highlighted and the mark shown",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    @Test(
+        "on a terminal (tmux), urgent data is highlighted and the mark shown",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
     func terminal() throws {
         let port = try Tool.freePort()
         let session = "mactcp-test-\(getpid())"
-        try shell("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) listen --once --port \(port); sleep 30' </dev/null >/dev/null 2>&1")
+        try shell(
+            "tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) listen --once --port \(port); sleep 30' </dev/null >/dev/null 2>&1"
+        )
         defer { _ = try? shell("tmux kill-session -t \(session)") }
         var client: Peer?
         try waitUntil(timeout: 10, "the tool to listen") {
@@ -239,12 +243,15 @@ struct CLITests {
         #expect(screen.split(separator: "\n").contains { $0.hasPrefix("[connection") && $0.contains("urgent data: 6 bytes") })
     }
 
-    @Test("connect on a terminal reads lines: a '!' line is urgent data, Ctrl-D half-closes (tmux)",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    @Test(
+        "connect on a terminal reads lines: a '!' line is urgent data, Ctrl-D half-closes (tmux)",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
     func connectOnATerminal() throws {
         let listener = try Peer.listener()
         let session = "mactcp-connect-\(getpid())"
-        try shell("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) connect 127.0.0.1 \(listener.localPort); sleep 30' >/dev/null 2>&1")
+        try shell(
+            "tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) connect 127.0.0.1 \(listener.localPort); sleep 30' >/dev/null 2>&1"
+        )
         defer { _ = try? shell("tmux kill-session -t \(session)") }
         let peer = try listener.accept(timeout: 10)
         peer.setOOBInline()
@@ -257,8 +264,9 @@ struct CLITests {
         #expect(try peer.receiveToEnd().isEmpty)  // our half-close
     }
 
-    @Test("watch: a live status view of a `listen --watch` connection, refreshed in place (tmux)",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    @Test(
+        "watch: a live status view of a `listen --watch` connection, refreshed in place (tmux)",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
     func watch() throws {
         let port = try Tool.freePort()
         let listen = try Tool.start(["listen", "--once", "--watch", "--port", String(port)])
@@ -312,8 +320,9 @@ struct CLITests {
         #expect(err.contains("\"event\":\"closing\""))
     }
 
-    @Test("send on a terminal shows a progress bar with bytes, rate, percentage (tmux)",
-          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
+    @Test(
+        "send on a terminal shows a progress bar with bytes, rate, percentage (tmux)",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux"), "needs tmux"))
     func progress() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mactcp-progress-\(getpid())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -321,10 +330,13 @@ struct CLITests {
         let source = directory.appendingPathComponent("source")
         try Data(count: 20 << 20).write(to: source)
         let port = try Tool.freePort()
-        let receiver = try Tool.start(["receive", "--port", String(port), "--timeout", "20"], outputPath: directory.appendingPathComponent("target").path)
+        let receiver = try Tool.start(
+            ["receive", "--port", String(port), "--timeout", "20"], outputPath: directory.appendingPathComponent("target").path)
         usleep(300_000)
         let session = "mactcp-progress-\(getpid())"
-        try shell("tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) send 127.0.0.1 \(port) \(source.path); sleep 30' </dev/null >/dev/null 2>&1")
+        try shell(
+            "tmux new-session -d -s \(session) -x 120 -y 20 '\(Tool.path) send 127.0.0.1 \(port) \(source.path); sleep 30' </dev/null >/dev/null 2>&1"
+        )
         defer { _ = try? shell("tmux kill-session -t \(session)") }
         var screen = ""
         try waitUntil(timeout: 20, "the finished progress bar") {

@@ -34,7 +34,10 @@ struct DocumentationTests {
         for raw in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false) {
             var line = raw.trimmingCharacters(in: .whitespaces)
             if swiftSource {
-                guard line.hasPrefix("///") else { current = nil; continue }
+                guard line.hasPrefix("///") else {
+                    current = nil
+                    continue
+                }
                 line = String(line.dropFirst(3))
                 if line.hasPrefix(" ") { line.removeFirst() }
             }

@@ -97,7 +97,9 @@ extension Peer {
         var reception = Reception()
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
-            guard try poll(Int16(POLLIN), timeout: timeout) else { throw PeerError(description: "receive timed out after \(reception.count) bytes") }
+            guard try poll(Int16(POLLIN), timeout: timeout) else {
+                throw PeerError(description: "receive timed out after \(reception.count) bytes")
+            }
             // At the mark, the next byte read is the last byte of an urgent send.
             if atMark { reception.marks.append(reception.count + 1) }
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
@@ -113,8 +115,9 @@ extension Peer {
 
 /// Faults made by a user-space forwarder between this process and a namespace: loss,
 /// reordering, a path that drops everything and then heals.
-@Suite("Faults on a lossy link", .serialized, .timeLimit(.minutes(3)),
-       .enabled(if: LossyLink.isAvailable, "needs root, iproute2, python3 and /dev/net/tun"))
+@Suite(
+    "Faults on a lossy link", .serialized, .timeLimit(.minutes(3)),
+    .enabled(if: LossyLink.isAvailable, "needs root, iproute2, python3 and /dev/net/tun"))
 struct FaultTests {
     @Test("256 MiB each way through 1 % loss and 2 % reordering, random urgent sends: byte-exact, marks only where urgent sends ended")
     func lossAndReordering() throws {
@@ -141,7 +144,9 @@ struct FaultTests {
         let peerReader = Background { try peer.receiveChecking(outgoing) }
         let peerSender = Background {
             for chunk in incomingPlan {
-                try peer.send(incoming.bytes(at: chunk.range.lowerBound, count: chunk.range.count), flags: chunk.urgent ? Int32(MSG_OOB) : 0, timeout: 60)
+                try peer.send(
+                    incoming.bytes(at: chunk.range.lowerBound, count: chunk.range.count), flags: chunk.urgent ? Int32(MSG_OOB) : 0,
+                    timeout: 60)
             }
             peer.shutdownWrite()
         }
@@ -162,7 +167,9 @@ struct FaultTests {
         let sent = try peerReader.value(timeout: 120).get()
         let elapsed = Clock.now - start
         let counts = link.tearDown()
-        print("lossy link: \(2 * total >> 20) MiB in \(String(format: "%.1f", elapsed)) s, packets \(counts), urgent sends \(outgoingPlan.filter(\.urgent).count) + \(incomingPlan.filter(\.urgent).count), marks \(sent.marks.count) + \(received.marks.count)")
+        print(
+            "lossy link: \(2 * total >> 20) MiB in \(String(format: "%.1f", elapsed)) s, packets \(counts), urgent sends \(outgoingPlan.filter(\.urgent).count) + \(incomingPlan.filter(\.urgent).count), marks \(sent.marks.count) + \(received.marks.count)"
+        )
 
         let urgentEndsOut = Set(outgoingPlan.filter(\.urgent).map(\.range.upperBound))
         let urgentEndsIn = Set(incomingPlan.filter(\.urgent).map(\.range.upperBound))
@@ -184,7 +191,9 @@ struct FaultTests {
         return (stream, try listener.accept(timeout: 10))
     }
 
-    @Test("the path drops everything both ways, ULP action abort: .terminate(ulpTimeout) once, within 20 % of the ULP timeout plus one retransmission timeout")
+    @Test(
+        "the path drops everything both ways, ULP action abort: .terminate(ulpTimeout) once, within 20 % of the ULP timeout plus one retransmission timeout"
+    )
     func vanishingPeerAbort() throws {
         let link = try LossyLink()
         defer { link.tearDown() }
@@ -206,7 +215,9 @@ struct FaultTests {
         let cutAt = Clock.now
         try log.wait(for: .terminate, timeout: 20)
         let elapsed = Clock.now - cutAt
-        print("path cut: terminated after \(String(format: "%.3f", elapsed)) s (ULP timeout \(ulp) s, retransmission timeout ≤ \(rtoMilliseconds) ms)")
+        print(
+            "path cut: terminated after \(String(format: "%.3f", elapsed)) s (ULP timeout \(ulp) s, retransmission timeout ≤ \(rtoMilliseconds) ms)"
+        )
         #expect(elapsed >= ulp * 0.8)
         #expect(elapsed <= ulp * 1.2 + Double(rtoMilliseconds) / 1000, "terminated after \(elapsed) s")
         #expect(log.details(.terminate) == [TCPTerminationReason.ulpTimeout.rawValue])
@@ -220,7 +231,9 @@ struct FaultTests {
         #expect(try reading.value(timeout: 10).get().intact)
     }
 
-    @Test("the path drops everything for a while, ULP action report: .ulpTimeout repeats, nothing is aborted, and once it heals every byte arrives")
+    @Test(
+        "the path drops everything for a while, ULP action report: .ulpTimeout repeats, nothing is aborted, and once it heals every byte arrives"
+    )
     func vanishingPeerReport() throws {
         let link = try LossyLink()
         defer { link.tearDown() }
@@ -247,7 +260,9 @@ struct FaultTests {
         let healedAt = Clock.now
         _ = try sending.value(timeout: 60).get()
         let received = try reading.value(timeout: 60).get()
-        print("path cut for \(String(format: "%.1f", healedAt - cutAt)) s: \(log.count(.ulpTimeout)) .ulpTimeout reports; \(received.count) bytes delivered \(received.intact ? "intact" : "DAMAGED") \(String(format: "%.1f", Clock.now - healedAt)) s after healing")
+        print(
+            "path cut for \(String(format: "%.1f", healedAt - cutAt)) s: \(log.count(.ulpTimeout)) .ulpTimeout reports; \(received.count) bytes delivered \(received.intact ? "intact" : "DAMAGED") \(String(format: "%.1f", Clock.now - healedAt)) s after healing"
+        )
         #expect(received.count == total && received.intact)
         #expect(log.count(.terminate) == 0 || log.details(.terminate) == [TCPTerminationReason.ulpClose.rawValue])
         let counts = link.tearDown()

@@ -2,7 +2,9 @@
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
 import Foundation
+import Glibc
 import MacTCP
+import Synchronization
 import Testing
 
 /// The descriptors this process has open.
@@ -233,13 +235,13 @@ func openSocketCount() -> Int {
 func closeOnExecInChild() throws {
     exitAfter(seconds: 30)
     let before = Set((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
-    let pair = try activePair()                 // an active stream
+    let pair = try activePair()  // an active stream
     let server = try TCPStream()
-    try server.passiveOpen()                    // a listener
+    try server.passiveOpen()  // a listener
     let client = try TCPStream()
     try client.activeOpen(host: IPv4.loopback, remotePort: server.getSockName().port, timeout: 5)
-    try server.wait()                           // an accepted socket
-    let udp = try UDPStream()                   // a UDP socket (and the reactor)
+    try server.wait()  // an accepted socket
+    let udp = try UDPStream()  // a UDP socket (and the reactor)
     try pair.stream.close()
     let after = Set((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
     var checked = 0
@@ -385,7 +387,3 @@ func residentKiB() -> Int {
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
     return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
 }
-
-import Glibc
-import Synchronization
-

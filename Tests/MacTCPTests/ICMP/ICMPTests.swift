@@ -8,10 +8,13 @@ import Testing
 /// ICMP errors from a router in network namespaces the test creates (IP_RECVERR).
 @Suite("ICMP", .serialized, .timeLimit(.minutes(1)), .enabled(if: NetworkLab.isAvailable, "needs root and iproute2 for network namespaces"))
 struct ICMPTests {
-    @Test("host and net unreachable during an active open: openFailed plus .icmpReceived with the exact type",
-          arguments: [(0x0AD5_0905 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH),
-                      (0x0AD6_0005 as UInt32, ICMPMessageType.netUnreach, ENETUNREACH),
-                      (0x0AD5_0805 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH)])
+    @Test(
+        "host and net unreachable during an active open: openFailed plus .icmpReceived with the exact type",
+        arguments: [
+            (0x0AD5_0905 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH),
+            (0x0AD6_0005 as UInt32, ICMPMessageType.netUnreach, ENETUNREACH),
+            (0x0AD5_0805 as UInt32, ICMPMessageType.hostUnreach, EHOSTUNREACH),
+        ])
     func unreachableOpen(address: UInt32, type: ICMPMessageType, errno expected: Int32) throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }

@@ -19,7 +19,10 @@ final class EventLog: Sendable {
     /// Installs the log as `stream`'s ASR, running `extra` after recording each event.
     func attach(to stream: TCPStream, _ extra: (@Sendable (TCPEvent, Int) -> Void)? = nil) {
         stream.asr = { [self] event, detail in
-            overlap.withLock { $0.inside += 1; $0.maximum = max($0.maximum, $0.inside) }
+            overlap.withLock {
+                $0.inside += 1
+                $0.maximum = max($0.maximum, $0.inside)
+            }
             threads.withLock { _ = $0.insert(UInt(bitPattern: Int(pthread_self()))) }
             entries.withLock { $0.append(Entry(event: event, detail: detail)) }
             extra?(event, detail)

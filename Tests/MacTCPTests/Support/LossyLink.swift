@@ -47,7 +47,8 @@ final class LossyLink: Sendable {
         namespace = "mt\(getpid() % 100_000)x\(Int.random(in: 0..<10_000))l"
         let device = Self.device
         do {
-            try shell("""
+            try shell(
+                """
                 ip link del \(device) 2>/dev/null || true
                 ip netns add \(namespace)
                 ip tuntap add dev \(device) mode tun
@@ -91,7 +92,12 @@ final class LossyLink: Sendable {
     /// forwarder's counts (forwarded, dropped, reordered, cutDropped).
     @discardableResult
     func tearDown() -> [String: Int] {
-        guard isUp.withLock({ was in defer { was = false }; return was }) else { return [:] }
+        guard
+            isUp.withLock({ was in
+                defer { was = false }
+                return was
+            })
+        else { return [:] }
         forwarder.send(SIGTERM)
         _ = try? forwarder.wait(timeout: 10)
         let last = forwarder.output.split(separator: "\n").last.map(String.init) ?? ""

@@ -46,7 +46,8 @@ final class NetworkLab: Sendable {
         server = "\(tag)s"
         let interface = Self.interface
         do {
-            try shell("""
+            try shell(
+                """
                 ip link del \(interface) 2>/dev/null || true
                 ip netns add \(router); ip netns add \(server)
                 ip link add \(interface) type veth peer name rc netns \(router)
@@ -79,8 +80,14 @@ final class NetworkLab: Sendable {
 
     /// Deletes the namespaces and the link (once) and lets the next lab be made.
     func tearDown() {
-        guard isUp.withLock({ was in defer { was = false }; return was }) else { return }
-        _ = try? shell("ip link del \(Self.interface) 2>/dev/null; ip netns del \(router) 2>/dev/null; ip netns del \(server) 2>/dev/null; true")
+        guard
+            isUp.withLock({ was in
+                defer { was = false }
+                return was
+            })
+        else { return }
+        _ = try? shell(
+            "ip link del \(Self.interface) 2>/dev/null; ip netns del \(router) 2>/dev/null; ip netns del \(server) 2>/dev/null; true")
         Self.gate.signal()
     }
 
@@ -108,7 +115,8 @@ private let setns: @convention(c) (Int32, Int32) -> Int32 = {
 func inNamespace<T: Sendable>(_ name: String, timeout: Double = 20, _ body: @escaping @Sendable () throws -> T) throws -> T {
     let task = Background { () throws -> T in
         let fd = open("/run/netns/\(name)", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0, setns(fd, 0x4000_0000 /* CLONE_NEWNET */) == 0 else {
+        let cloneNewNet: Int32 = 0x4000_0000  // CLONE_NEWNET
+        guard fd >= 0, setns(fd, cloneNewNet) == 0 else {
             throw PeerError(description: "cannot enter namespace \(name): \(String(cString: strerror(errno)))")
         }
         Glibc.close(fd)

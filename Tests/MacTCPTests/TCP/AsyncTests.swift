@@ -39,8 +39,11 @@ struct AsyncTests {
             try pair.peer.sendUrgent(Array("0123456789".utf8))
             try pair.peer.send("after")
             try waitUntil("15 unread") { try pair.stream.status().amtUnreadData == 15 }
-            #expect(try await pair.stream.receive(timeout: 5, maxLength: 6) == TCPReceived(data: Array("012345".utf8), urgent: true, mark: false))
-            #expect(try await pair.stream.receive(timeout: 5, maxLength: 6) == TCPReceived(data: Array("6789".utf8), urgent: false, mark: true))
+            #expect(
+                try await pair.stream.receive(timeout: 5, maxLength: 6)
+                    == TCPReceived(data: Array("012345".utf8), urgent: true, mark: false))
+            #expect(
+                try await pair.stream.receive(timeout: 5, maxLength: 6) == TCPReceived(data: Array("6789".utf8), urgent: false, mark: true))
             #expect(try await pair.stream.receive(timeout: 5) == TCPReceived(data: Array("after".utf8), urgent: false, mark: false))
             let stream = pair.stream
             let begun = Clock.now
@@ -107,7 +110,9 @@ struct AsyncTests {
             let closedPort = probe.localPort
             probe.close()
             let stream = try TCPStream()
-            await #expect(throws: MacTCPError.openFailed) { try await stream.activeOpen(host: IPv4.loopback, remotePort: closedPort, timeout: 5) }
+            await #expect(throws: MacTCPError.openFailed) {
+                try await stream.activeOpen(host: IPv4.loopback, remotePort: closedPort, timeout: 5)
+            }
             let servers = try (0..<3).map { _ in try TCPStream() }
             try servers[0].passiveOpen(timeout: 5)
             let port = servers[0].getSockName().port
@@ -236,7 +241,9 @@ struct AsyncCancellationTests {
             _ = queued
             let stream = try TCPStream()
             let port = listener.localPort
-            let task = Task(executorPreference: TestExecutor.shared) { try await stream.activeOpen(host: IPv4.loopback, remotePort: port, timeout: 30) }
+            let task = Task(executorPreference: TestExecutor.shared) {
+                try await stream.activeOpen(host: IPv4.loopback, remotePort: port, timeout: 30)
+            }
             await TestExecutor.sleep(for: .milliseconds(200))
             let (latency, result) = await Self.cancel(task)
             #expect(latency < 0.1, "cancellation took \(latency) s")

@@ -55,7 +55,10 @@ struct CloseAbortTests {
         try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
         let peer = try listener.accept()
         let data = [UInt8](repeating: 9, count: 400_000)
-        let sending = Background { try stream.send(data); try stream.close() }
+        let sending = Background {
+            try stream.send(data)
+            try stream.close()
+        }
         usleep(300_000)
         #expect(!sending.isFinished, "close returned before the peer had taken the data")
         #expect(try peer.receiveToEnd(timeout: 20) == data)

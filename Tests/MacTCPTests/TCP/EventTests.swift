@@ -151,11 +151,13 @@ struct EventTests {
                 }
             }
         }
-        let pair = try Pair(stream: stream, peer: {
-            let listener = try Peer.listener()
-            try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
-            return try listener.accept()
-        }())
+        let pair = try Pair(
+            stream: stream,
+            peer: {
+                let listener = try Peer.listener()
+                try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
+                return try listener.accept()
+            }())
         pair.stream.release()
         try log.wait(for: .terminate)
         try waitUntil("the calls made inside the ASR") { outcomes.withLock { $0.count } == 8 }

@@ -95,7 +95,9 @@ struct ReceiveIntoTests {
         #expect(received == payload)
     }
 
-    @Test("the end of the stream is connectionClosing, a reset connectionTerminated, no connection connectionDoesntExist, a released stream invalidStreamPtr")
+    @Test(
+        "the end of the stream is connectionClosing, a reset connectionTerminated, no connection connectionDoesntExist, a released stream invalidStreamPtr"
+    )
     func errors() throws {
         var buffer = [UInt8](repeating: 0, count: 16)
         try buffer.withUnsafeMutableBytes { bytes in

@@ -172,7 +172,9 @@ struct ReceiveTests {
         #expect(try stream.status().state == .closed)
     }
 
-    @Test("a reset in the middle of a send: the blocked send throws connectionTerminated, .terminate(remoteAbort) once, what arrived is intact")
+    @Test(
+        "a reset in the middle of a send: the blocked send throws connectionTerminated, .terminate(remoteAbort) once, what arrived is intact"
+    )
     func remoteResetMidSend() throws {
         let log = EventLog()
         let listener = try Peer.listener()

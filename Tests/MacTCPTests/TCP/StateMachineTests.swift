@@ -24,7 +24,8 @@ enum ModelState: Equatable, CustomStringConvertible {
         switch self {
         case .idle: "idle"
         case .listening: "listening"
-        case .connected(let weClosed, let peerClosed, let unread): "connected(weClosed: \(weClosed), peerClosed: \(peerClosed), unread: \(unread))"
+        case .connected(let weClosed, let peerClosed, let unread):
+            "connected(weClosed: \(weClosed), peerClosed: \(peerClosed), unread: \(unread))"
         case .broken(let unread): "broken(unread: \(unread))"
         case .released: "released"
         }
@@ -117,7 +118,10 @@ struct StateMachineRun {
             if case .connected(_, _, let unread) = states[other], unread + count > 32_768 { return nil }
             let urgent = random(0...5) == 0
             log.append("\(side).send(\(count)\(urgent ? ", urgent" : ""))")
-            let result = outcome { try stream.send([UInt8](repeating: 7, count: count), urgent: urgent); return count }
+            let result = outcome {
+                try stream.send([UInt8](repeating: 7, count: count), urgent: urgent)
+                return count
+            }
             switch state {
             case .idle, .listening: return expect(result, .error(.connectionDoesntExist))
             case .released: return expect(result, .error(.invalidStreamPtr))
@@ -173,7 +177,10 @@ struct StateMachineRun {
             }
         case 6:  // close
             log.append("\(side).close()")
-            let result = outcome { try stream.close(); return 0 }
+            let result = outcome {
+                try stream.close()
+                return 0
+            }
             switch state {
             case .idle, .listening: return expect(result, .error(.connectionDoesntExist))
             case .released: return expect(result, .error(.invalidStreamPtr))
@@ -188,7 +195,10 @@ struct StateMachineRun {
             }
         case 7:  // abort
             log.append("\(side).abort()")
-            let result = outcome { try stream.abort(); return 0 }
+            let result = outcome {
+                try stream.abort()
+                return 0
+            }
             switch state {
             case .idle: return expect(result, .error(.connectionDoesntExist))
             case .released: return expect(result, .error(.invalidStreamPtr))
@@ -196,7 +206,11 @@ struct StateMachineRun {
                 if let failure = expect(result, .ok(0)) { return failure }
                 states[side] = .idle
                 // The cancelled passive open is reported once by wait.
-                return expect(outcome { try stream.wait(); return 0 }, .error(.connectionTerminated))
+                return expect(
+                    outcome {
+                        try stream.wait()
+                        return 0
+                    }, .error(.connectionTerminated))
             case .broken:
                 // Nothing is left to reset. A success leaves the stream idle; a refusal leaves
                 // it as it was.
@@ -233,7 +247,8 @@ struct StateMachineRun {
             log.append("\(side).release()")
             stream.release()
             if case .connected(let weClosed, let peerClosed, _) = state, !(weClosed && peerClosed),
-               case .connected(_, _, let unread) = states[other] {
+                case .connected(_, _, let unread) = states[other]
+            {
                 states[other] = .broken(unread: unread)
             }
             states[side] = .released
@@ -246,7 +261,10 @@ struct StateMachineRun {
                 break
             }
             log.append("\(side).activeOpen()")
-            let result = outcome { try stream.activeOpen(host: IPv4.loopback, remotePort: listenerPort, timeout: .seconds(1)); return 0 }
+            let result = outcome {
+                try stream.activeOpen(host: IPv4.loopback, remotePort: listenerPort, timeout: .seconds(1))
+                return 0
+            }
             switch state {
             case .listening, .connected: return expect(result, .error(.connectionExists))
             case .released: return expect(result, .error(.invalidStreamPtr))
@@ -260,7 +278,10 @@ struct StateMachineRun {
             switch state {
             case .listening, .released, .connected(false, false, _):
                 log.append("\(side).passiveOpen()")
-                let result = outcome { try stream.passiveOpen(port: 0, timeout: .seconds(1)); return 0 }
+                let result = outcome {
+                    try stream.passiveOpen(port: 0, timeout: .seconds(1))
+                    return 0
+                }
                 return expect(result, .error(state == .released ? .invalidStreamPtr : .connectionExists))
             default:
                 return nil
@@ -269,7 +290,11 @@ struct StateMachineRun {
             log.append("\(side).isDone/wait")
             if let failure = expect(outcome { stream.isDone ? 1 : 0 }, .ok(state == .listening ? 0 : 1)) { return failure }
             if state == .listening { return nil }
-            return expect(outcome { try stream.wait(); return 0 }, state == .released ? .error(.invalidStreamPtr) : .ok(0))
+            return expect(
+                outcome {
+                    try stream.wait()
+                    return 0
+                }, state == .released ? .error(.invalidStreamPtr) : .ok(0))
         default:  // getSockName
             log.append("\(side).getSockName()")
             let name = stream.getSockName()
@@ -338,11 +363,15 @@ func stateMachineInChild(sequences: Int, seed: UInt64, workers: Int = 8) throws 
                 do {
                     _ = try run.start()
                 } catch {
-                    report("state machine: worker \(worker) sequence \(index) (sequence seed \(sequenceSeed), run seed \(seed)) could not start: \(error)")
+                    report(
+                        "state machine: worker \(worker) sequence \(index) (sequence seed \(sequenceSeed), run seed \(seed)) could not start: \(error)"
+                    )
                     exit(2)
                 }
                 if let failure = run.run(steps: 12) {
-                    report("state machine: worker \(worker) sequence \(index) of \(share) diverged (sequence seed \(sequenceSeed), run seed \(seed)): \(failure)")
+                    report(
+                        "state machine: worker \(worker) sequence \(index) of \(share) diverged (sequence seed \(sequenceSeed), run seed \(seed)): \(failure)"
+                    )
                     exit(1)
                 }
             }

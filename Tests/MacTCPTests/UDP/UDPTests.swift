@@ -1,6 +1,7 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
+import Foundation
 import Glibc
 import MacTCP
 import Synchronization
@@ -21,8 +22,9 @@ struct UDPTests {
         #expect(fixed.port == port)
     }
 
-    @Test("datagrams of 0, 1, 1472, 40000 and 65507 bytes both ways, with the sender's host and port; each read holds at most twice its size",
-          arguments: [0, 1, 1472, 40000, 65507])
+    @Test(
+        "datagrams of 0, 1, 1472, 40000 and 65507 bytes both ways, with the sender's host and port; each read holds at most twice its size",
+        arguments: [0, 1, 1472, 40000, 65507])
     func sizes(size: Int) throws {
         let stream = try UDPStream(receiveBufferSize: 262_144)
         let peer = try UDPPeer()
@@ -169,13 +171,17 @@ struct UDPTests {
     }
 }
 
-@Suite("UDP and ICMP through a router", .serialized, .timeLimit(.minutes(1)),
-       .enabled(if: NetworkLab.isAvailable, "needs root and iproute2 for network namespaces"))
+@Suite(
+    "UDP and ICMP through a router", .serialized, .timeLimit(.minutes(1)),
+    .enabled(if: NetworkLab.isAvailable, "needs root and iproute2 for network namespaces"))
 struct UDPRouterTests {
-    @Test("host and net unreachable from a router: type, code, the router and the original destination",
-          arguments: [(0x0AD5_0905 as UInt32, UInt8(1), ICMPMessageType.hostUnreach),
-                      (0x0AD6_0005 as UInt32, UInt8(0), ICMPMessageType.netUnreach),
-                      (0x0AD5_0805 as UInt32, UInt8(13), ICMPMessageType.hostUnreach)])
+    @Test(
+        "host and net unreachable from a router: type, code, the router and the original destination",
+        arguments: [
+            (0x0AD5_0905 as UInt32, UInt8(1), ICMPMessageType.hostUnreach),
+            (0x0AD6_0005 as UInt32, UInt8(0), ICMPMessageType.netUnreach),
+            (0x0AD5_0805 as UInt32, UInt8(13), ICMPMessageType.hostUnreach),
+        ])
     func unreachable(destination: UInt32, code: UInt8, type: ICMPMessageType) throws {
         let lab = try NetworkLab()
         defer { lab.tearDown() }
@@ -248,5 +254,3 @@ struct DriverTests {
         #expect(Int(snmp)! >= after.statistics.tcpConnAttempts)
     }
 }
-
-import Foundation

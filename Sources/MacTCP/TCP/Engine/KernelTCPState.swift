@@ -3,6 +3,7 @@
 
 /// Kernel TCP states (`tcpi_state`).
 enum KernelTCPState: UInt8 {
-    case established = 1, synSent, synReceived, finWait1, finWait2, timeWait, close, closeWait, lastAck, listen,
+    case established = 1
+    case synSent, synReceived, finWait1, finWait2, timeWait, close, closeWait, lastAck, listen,
         closing, newSynReceived, boundInactive
 }

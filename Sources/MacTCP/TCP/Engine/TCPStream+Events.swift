@@ -59,9 +59,11 @@ extension TCPStream: ReactorHandler {
             let hangUp = reported & (EpollEvents.error | EpollEvents.hangUp | EpollEvents.readHangUp) != 0
             let wantState = forceAll || hangUp || (connection.weClosed && !connection.finAcknowledged)
             // SIOCINQ matters for .dataArrival (only while no receive runs) and for .closing.
-            let wantUnread = forceAll || hangUp || (connection.peerClosed && !connection.closingDelivered)
+            let wantUnread =
+                forceAll || hangUp || (connection.peerClosed && !connection.closingDelivered)
                 || (reported & EpollEvents.input != 0 && connection.receivers == 0 && connection.dataArrivalArmed)
-            let wantUrgent = reported & EpollEvents.priority != 0 && connection.receivers == 0
+            let wantUrgent =
+                reported & EpollEvents.priority != 0 && connection.receivers == 0
                 && !connection.urgentAnnounced && !connection.urgentDiscovered
             var observation = Observation()
             let looked: Void? = connection.descriptor.withDescriptor { fd in

@@ -420,14 +420,15 @@ final class Listener: ReactorHandler {
             enum Step { case next, stop, retryLater }
             let step = handingOff.withLock { acceptedSoFar -> Step in
                 var failure: Int32 = 0
-                let accepted = descriptor.withDescriptor { fd -> (fd: Int32, peer: Endpoint)? in
-                    switch Sys.accept(fd) {
-                    case .success(let accepted): return accepted
-                    case .failure(let error):
-                        failure = error.errno
-                        return nil
-                    }
-                } ?? nil
+                let accepted =
+                    descriptor.withDescriptor { fd -> (fd: Int32, peer: Endpoint)? in
+                        switch Sys.accept(fd) {
+                        case .success(let accepted): return accepted
+                        case .failure(let error):
+                            failure = error.errno
+                            return nil
+                        }
+                    } ?? nil
                 guard let accepted else {
                     // Out of descriptors or memory: the reactor's edge is gone, so it tries
                     // again shortly. (A caller's look leaves the connection queued for the

@@ -1,3 +1,5 @@
+// swift-format-ignore-file
+// (The documentation shows these examples with their comments aligned.)
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
