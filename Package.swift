@@ -21,16 +21,28 @@ let package = Package(
         // SIOCOUTQNSD, errqueue structures, control messages).
         .target(name: "CMacTCP"),
         // The MacTCP stream objects, the reactor and the syscall layer.
-        .target(name: "MacTCP", dependencies: ["CMacTCP"]),
+        .target(name: "MacTCP", dependencies: ["CMacTCP"], swiftSettings: strictSettings),
         // The command-line tool.
         .executableTarget(
             name: "mactcp",
             dependencies: [
                 "MacTCP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            swiftSettings: strictSettings
         ),
         .testTarget(name: "MacTCPTests", dependencies: ["MacTCP", "mactcp"], exclude: ["Peers"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// As in swift-subprocess: imports are internal unless marked public (so that `CMacTCP` never
+// leaks into the public interface), existentials are spelled `any`, and a file sees only the
+// members of the modules it imports itself.
+var strictSettings: [SwiftSetting] {
+    [
+        .enableUpcomingFeature("InternalImportsByDefault"),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+    ]
+}

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import MacTCP
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
