@@ -9,7 +9,7 @@ import Glibc
 #endif
 
 /// SIGINT, SIGTERM and SIGHUP abort the tool's connections (the peer gets a reset) and exit
-/// with status 74.
+/// with status 74; with no connection open, the tool exits 128 + the signal's number.
 ///
 /// An interrupted transfer must never look complete: had the process simply died, the kernel
 /// would close its sockets with an orderly FIN, and a receiver would take a truncated file
@@ -43,9 +43,15 @@ enum Interruption {
                 for stream in streams where (try? stream.abort()) != nil { count += 1 }
                 return count
             }
-            let name = String(cString: strsignal(Int32(number)))
-            complain("mactcp: \(name.lowercased()): " + (aborted > 0 ? "connection aborted (the peer gets a reset)" : "aborted"))
-            exit(ExitStatus.broken)
+            let name = String(cString: strsignal(Int32(number))).lowercased()
+            if aborted > 0 {
+                complain("mactcp: \(name): connection aborted (the peer gets a reset)")
+                exit(ExitStatus.broken)
+            }
+            // Nothing was cut short (an idle server, a connection not yet open): the usual
+            // status of a process ended by a signal.
+            complain("mactcp: \(name)")
+            exit(128 + Int32(number))
         }
         var action = sigaction()
         action.__sigaction_handler.sa_handler = { signal in

@@ -140,6 +140,17 @@ struct CLIByteStreamTests {
         #expect(!result.err.contains("Fatal error"))
     }
 
+    @Test("a signal to an idle server ends it with 128 + the signal's number: nothing was cut short")
+    func interruptedIdleListen() throws {
+        let port = try Tool.freePort()
+        let run = try Tool.start(["listen", "--port", String(port)])
+        try waitUntil(timeout: 10, "the tool to listen") { run.errors.contains("listening on port") }
+        run.send(SIGTERM)
+        let (status, _, err) = try run.finish()
+        #expect(status == 128 + SIGTERM, "stderr: \(err)")
+        #expect(!err.contains("connection aborted"))
+    }
+
     @Test("connect --lines: a '!' line is urgent data, its newline follows as normal data")
     func urgentLineKeepsItsNewline() throws {
         let listener = try Peer.listener()
