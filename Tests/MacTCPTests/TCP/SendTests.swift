@@ -3,6 +3,7 @@
 
 import Glibc
 import MacTCP
+import Synchronization
 import Testing
 
 @Suite("Send: push, waitForAck, String", .timeLimit(.minutes(1)))
@@ -99,6 +100,33 @@ struct SendTests {
         try fill.value().get()  // the filler went out whole
         try acknowledged.value().get()
         #expect(try stream.status().amtUnackedData == 0)
+    }
+
+    @Test("the async waitForAck send waits for the peer too, and returns once it has read")
+    func asyncWaitForAckWaitsForThePeer() async throws {
+        try await withTaskExecutorPreference(TestExecutor.shared) {
+            let listener = try Peer.listener()
+            listener.setReceiveBuffer(4096)
+            let stream = try TCPStream()
+            try await stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
+            let peer = try listener.accept()
+            let filler = [UInt8](repeating: 1, count: 200_000)  // more than the peer's window
+            let fill = Background { try stream.send(filler) }
+            await TestExecutor.sleep(for: .milliseconds(200))
+            let returned = Mutex(false)
+            let acknowledged = Task(executorPreference: TestExecutor.shared) {
+                try await stream.send([2, 2, 2], waitForAck: true)
+                returned.withLock { $0 = true }
+            }
+            await TestExecutor.sleep(for: .milliseconds(300))
+            #expect(!returned.withLock { $0 }, "the async send with waitForAck returned although the peer had not read")
+            let all = try peer.receive(exactly: filler.count + 3, timeout: 20)
+            #expect(all.suffix(3) == [2, 2, 2])
+            try await acknowledged.value
+            #expect(returned.withLock { $0 })
+            try fill.value().get()
+            #expect(try stream.status().amtUnackedData == 0)
+        }
     }
 
     @Test("a plain send returns before the acknowledgement (the contrast to waitForAck)")
