@@ -24,8 +24,32 @@ import Glibc
 /// changes when it is freed, so an event still queued for a descriptor number that has since
 /// been closed and reused never reaches the new owner's handler.
 final class Reactor: Sendable {
-    /// The process-wide reactor, started on first use.
-    static let shared = Reactor()
+    /// The process-wide reactor. Every stream starts it (``start(for:)``) when it is created,
+    /// so that every later use finds it running.
+    static var shared: Reactor {
+        guard let pointer = UnsafeRawPointer(bitPattern: instance.load(ordering: .acquiring)) else {
+            preconditionFailure("MacTCP: the reactor is used before a stream started it")
+        }
+        return Unmanaged<Reactor>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// The running reactor's address (retained for the life of the process), 0 until one
+    /// started.
+    private static let instance = Atomic<UInt>(0)
+    /// Serialises the starts.
+    private static let starting = Mutex(())
+
+    /// Starts the reactor unless it runs already. When the system refuses its epoll
+    /// instance, its eventfd or its thread (no descriptors left, no threads), the call that
+    /// needed it throws ``MacTCPError/insufficientResources`` and a later one tries again.
+    static func start(for operation: String) throws(MacTCPError) {
+        if instance.load(ordering: .acquiring) != 0 { return }
+        try starting.withLock { _ throws(MacTCPError) in
+            if instance.load(ordering: .acquiring) != 0 { return }
+            let reactor = try Reactor(operation: operation)
+            instance.store(UInt(bitPattern: Unmanaged.passRetained(reactor).toOpaque()), ordering: .releasing)
+        }
+    }
 
     /// A registration of a descriptor with the reactor.
     struct Registration: Sendable, Equatable {
@@ -56,13 +80,26 @@ final class Reactor: Sendable {
     private let table = Lock(Table())
     private let timers = Lock(TimerQueue())
 
-    private init() {
-        epollFD = Sys.epollCreate()
-        wakeFD = Sys.eventFD()
-        precondition(epollFD >= 0 && wakeFD >= 0, "MacTCP: cannot create the reactor's epoll instance")
+    private init(operation: String) throws(MacTCPError) {
+        let epoll = Sys.epollCreate()
+        guard epoll >= 0 else {
+            throw MacTCPError.insufficientResources.with(
+                operation: operation, errno: -epoll, detail: "cannot create the reactor's epoll instance")
+        }
+        let wake = Sys.eventFD()
+        guard wake >= 0 else {
+            Sys.close(epoll)
+            throw MacTCPError.insufficientResources.with(
+                operation: operation, errno: -wake, detail: "cannot create the reactor's eventfd")
+        }
+        epollFD = epoll
+        wakeFD = wake
         _ = Sys.epollControl(epollFD, .add, wakeFD, events: EpollEvents.input | EpollEvents.edgeTriggered, tag: Self.wakeTag)
-        let started = LibraryThread.start(name: "MacTCP reactor") { [self] in run() }
-        precondition(started, "MacTCP: cannot start the reactor thread")
+        guard LibraryThread.start(name: "MacTCP reactor", { [self] in run() }) else {
+            Sys.close(wake)
+            Sys.close(epoll)
+            throw MacTCPError.insufficientResources.with(operation: operation, detail: "cannot start the reactor thread")
+        }
     }
 
     /// Starts watching `descriptor`; returns nil with the errno when epoll refuses.

@@ -108,6 +108,7 @@ public final class TCPStream: Sendable {
             )
         }
         self.receiveBufferSize = receiveBufferSize
+        try Reactor.start(for: "TCPStream.init")
     }
 
     deinit {

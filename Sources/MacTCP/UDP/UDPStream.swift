@@ -68,6 +68,7 @@ public final class UDPStream: Sendable {
                 detail: "receiveBufferSize must be at least 2048 bytes (MacTCP's minimum) and at most \(Int32.max), not \(size)"
             )
         }
+        try Reactor.start(for: operation)
         let fd = Sys.udpSocket()
         guard fd >= 0 else {
             throw MacTCPError.insufficientResources.with(operation: operation, errno: -fd, detail: "cannot create a socket")

@@ -211,6 +211,16 @@ struct CLIByteStreamTests {
         #expect(!err.contains("Fatal error"))
     }
 
+    @Test("with almost no descriptors left, a clear insufficientResources error instead of a trap", arguments: [5, 6])
+    func descriptorLimit(limit: Int) throws {
+        let run = try ChildProcess("/bin/sh", ["-c", "ulimit -n \(limit); exec \(Tool.path) listen --once --port 0"])
+        run.endInput()
+        let (status, _, err) = try run.finish()
+        #expect(status == 74, "stderr: \(err)")
+        #expect(err.contains("insufficientResources (-23009)"))
+        #expect(err.contains("Too many open files"))
+    }
+
     @Test("--version prints the version")
     func version() throws {
         let (status, out, _) = try Tool.start(["--version"]).finish()
