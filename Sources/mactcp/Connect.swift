@@ -114,8 +114,7 @@ struct Connect: ParsableCommand {
     private func sendBytes(_ stream: TCPStream) throws {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
+            let count = Console.read(0, into: &buffer)
             if count < 0 {
                 complain("mactcp: cannot read standard input: \(String(cString: strerror(errno)))")
                 try? stream.abort()

@@ -97,8 +97,7 @@ struct SendFile: ParsableCommand {
         var pending: [UInt8]? = nil
         do {
             while true {
-                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
+                let count = Console.read(fd, into: &buffer)
                 if count < 0 {
                     complain("mactcp: cannot read \(file): \(String(cString: strerror(errno)))")
                     try? stream.abort()  // the peer must not take what it got for the whole file

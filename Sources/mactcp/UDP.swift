@@ -34,8 +34,7 @@ struct UDPSend: ParsableCommand {
             data = []
             var chunk = [UInt8](repeating: 0, count: 1 << 16)
             while true {
-                let count = chunk.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
-                if count < 0 && errno == EINTR { continue }
+                let count = Console.read(0, into: &chunk)
                 if count <= 0 { break }
                 data += chunk[0..<count]
             }

@@ -87,40 +87,34 @@ enum Console {
         return result
     }
 
-    /// Bytes for a composed line: UTF-8 where valid (escaped), `\xNN` for each invalid byte.
+    /// Bytes for a composed line: UTF-8 where valid (escaped), `\xNN` for each byte that is
+    /// not part of a well-formed sequence.
     static func escaped(_ bytes: [UInt8]) -> String {
         var result = ""
-        var index = 0
-        while index < bytes.count {
-            let length = utf8Length(bytes, at: index)
-            if length > 0 {
-                result += escaped(String(decoding: bytes[index..<(index + length)], as: UTF8.self))
-                index += length
-            } else {
-                result += "\\x" + hex(UInt32(bytes[index]), digits: 2)
-                index += 1
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                result += escaped(String(Unicode.UTF8.decode(encoded)))
+                offset += encoded.count
+            case .error(let length):
+                for byte in bytes[offset..<(offset + length)] { result += "\\x" + hex(UInt32(byte), digits: 2) }
+                offset += length
+            case .emptyInput:
+                return result
             }
         }
-        return result
     }
 
-    /// The length of the well-formed UTF-8 sequence at `index`, or 0 when there is none.
-    private static func utf8Length(_ bytes: [UInt8], at index: Int) -> Int {
-        let lead = bytes[index]
-        let length: Int
-        switch lead {
-        case 0..<0x80: return 1
-        case 0xC2...0xDF: length = 2
-        case 0xE0...0xEF: length = 3
-        case 0xF0...0xF4: length = 4
-        default: return 0
+    /// Reads from `fd` into `buffer`, retrying on EINTR: the count read (0 at the end), or -1
+    /// with `errno` set.
+    static func read(_ fd: Int32, into buffer: inout [UInt8]) -> Int {
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count >= 0 || errno != EINTR { return count }
         }
-        guard index + length <= bytes.count else { return 0 }
-        for offset in 1..<length where bytes[index + offset] & 0xC0 != 0x80 { return 0 }
-        var copy = bytes[index..<(index + length)].makeIterator()
-        var decoder = UTF8()
-        if case .scalarValue = decoder.decode(&copy) { return length }
-        return 0
     }
 
     static func hex(_ value: UInt32, digits: Int) -> String {
