@@ -199,7 +199,7 @@ extension TCPStream {
         let peer = opening.remote
         let connection = core.withLock { state -> Connection? in
             guard case .connecting(let current) = state.phase, current === opening.descriptor else { return nil }
-            let connection = adopt(
+            let connection = establish(
                 opening.descriptor, registration: opening.registration, options: opening.options,
                 local: local, remote: peer, passive: false, in: &state)
             signalChange(&state)

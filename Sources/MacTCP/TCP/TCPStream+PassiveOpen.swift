@@ -75,7 +75,7 @@ extension TCPStream {
         let connection = core.withLock { state -> Connection? in
             guard case .listening(let pending) = state.phase, pending.ticket == ticket else { return nil }
             if let timer = pending.timer { Reactor.shared.cancel(timer) }
-            let connection = adopt(
+            let connection = establish(
                 descriptor, registration: nil, options: options, local: local, remote: peer, passive: true, in: &state)
             state.passiveFailure = nil
             delivery.post(.passiveOpenDone, 0)

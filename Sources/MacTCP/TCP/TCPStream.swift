@@ -397,7 +397,7 @@ public final class TCPStream: Sendable {
 
     /// Makes a newly established connection the stream's: its phase, its socket name and
     /// what the reactor watches. Called with the state lock held; returns the connection.
-    func adopt(
+    func establish(
         _ descriptor: Descriptor,
         registration: Reactor.Registration?,
         options: TCPOpenOptions,
