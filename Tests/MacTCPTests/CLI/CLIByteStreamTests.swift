@@ -112,6 +112,39 @@ struct CLIByteStreamTests {
         #expect(!received.err.contains("received 200000 bytes"))
     }
 
+    @Test("send exits 74, never 0, when the peer reads 1,000 bytes and resets")
+    func sendToResettingPeer() throws {
+        let directory = try Self.scratch("reset-send")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("data")
+        try Data(Self.randomBytes(8 << 20, seed: 11)).write(to: file)
+        let listener = try Peer.listener()
+        listener.setReceiveBuffer(4096)
+        let sender = try Tool.start(["send", "127.0.0.1", String(listener.localPort), file.path])
+        let peer = try listener.accept()
+        _ = try peer.receive(exactly: 1000)
+        peer.reset()
+        let (status, _, err) = try sender.finish()
+        #expect(status == 74, "stderr: \(err)")
+        #expect(err.contains("connectionTerminated"))
+        #expect(!err.contains("all acknowledged"))
+    }
+
+    @Test("connect exits 74 when the peer resets after our half-close, though our side closed in order")
+    func connectToResettingPeer() throws {
+        let listener = try Peer.listener()
+        let run = try Tool.start(["connect", "127.0.0.1", String(listener.localPort)])
+        let peer = try listener.accept()
+        run.write("bye")
+        run.endInput()
+        #expect(try peer.receiveToEnd() == Array("bye".utf8))
+        usleep(100_000)  // the tool's close() has seen its FIN acknowledged
+        peer.reset()
+        let (status, _, err) = try run.finish()
+        #expect(status == 74, "stderr: \(err)")
+        #expect(err.contains("connectionTerminated"))
+    }
+
     @Test("an interrupted connect aborts too: the peer gets a reset", arguments: [SIGTERM, SIGHUP])
     func interruptedConnect(signal: Int32) throws {
         let listener = try Peer.listener()

@@ -192,7 +192,7 @@ struct FaultTests {
     }
 
     @Test(
-        "the path drops everything both ways, ULP action abort: .terminate(ulpTimeout) once, within 20 % of the ULP timeout plus one retransmission timeout"
+        "the path drops everything both ways, ULP action abort: .terminate(ulpTimeout) once, after the ULP timeout (not before, not the minutes retransmissions take)"
     )
     func vanishingPeerAbort() throws {
         let link = try LossyLink()
@@ -218,8 +218,11 @@ struct FaultTests {
         print(
             "path cut: terminated after \(String(format: "%.3f", elapsed)) s (ULP timeout \(ulp) s, retransmission timeout ≤ \(rtoMilliseconds) ms)"
         )
+        // What this measures is which timer ended the connection: the ULP timer (2 s), not
+        // the retransmissions running out (minutes). The upper bound leaves a busy machine
+        // room for the kernel's last retransmission timer and the event's delivery.
         #expect(elapsed >= ulp * 0.8)
-        #expect(elapsed <= ulp * 1.2 + Double(rtoMilliseconds) / 1000, "terminated after \(elapsed) s")
+        #expect(elapsed <= ulp * 2 + Double(rtoMilliseconds) / 1000, "terminated after \(elapsed) s")
         #expect(log.details(.terminate) == [TCPTerminationReason.ulpTimeout.rawValue])
         #expect(throws: MacTCPError.connectionTerminated) { try sending.value(timeout: 5).get() }
         expectMacTCPError(.connectionTerminated) { _ = try stream.receive(timeout: 1) }
@@ -255,7 +258,11 @@ struct FaultTests {
         let cutAt = Clock.now
         try log.wait(for: .ulpTimeout, count: 3, timeout: 10)
         #expect(Clock.now - cutAt >= 1.0)
-        #expect(try stream.status().state == .established)
+        // Sent and never acknowledged: SND.NXT is ahead of SND.UNA by the data in flight.
+        let stalled = try stream.status()
+        #expect(stalled.state == .established)
+        #expect(stalled.amtUnackedData > 0)
+        #expect(stalled.sendNext == stalled.sendUnacked + stalled.amtUnackedData)
         link.heal()
         let healedAt = Clock.now
         _ = try sending.value(timeout: 60).get()

@@ -48,14 +48,15 @@ final class Peer: @unchecked Sendable {
         return Peer(fd: fd)
     }
 
-    /// Connects to 127.0.0.1:`port`, optionally from a chosen local port.
-    static func connect(port: UInt16, from localPort: UInt16 = 0, timeout: Double = 5) throws -> Peer {
+    /// Connects to 127.0.0.1:`port`, optionally from a chosen local port and address (another
+    /// loopback address such as 127.0.0.2 makes a second host on one machine).
+    static func connect(port: UInt16, from localPort: UInt16 = 0, fromHost localHost: UInt32 = 0, timeout: Double = 5) throws -> Peer {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
         let peer = Peer(fd: fd)
-        if localPort != 0 {
+        if localPort != 0 || localHost != 0 {
             var one: Int32 = 1
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
-            try check(withAddress(0, localPort) { Glibc.bind(fd, $0, $1) }, "bind")
+            try check(withAddress(localHost, localPort) { Glibc.bind(fd, $0, $1) }, "bind")
         }
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)

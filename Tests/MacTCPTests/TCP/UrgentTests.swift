@@ -147,4 +147,19 @@ struct UrgentTests {
         log.settle()
         #expect(log.count(.urgent) == 2)
     }
+
+    @Test(".urgent is delivered before the .dataArrival of the same arrival")
+    func urgentBeforeDataArrival() throws {
+        for _ in 0..<5 {
+            let log = EventLog()
+            let pair = try activePair(events: log)
+            // One segment: normal bytes, then the urgent byte that ends the region.
+            try pair.peer.sendUrgent(Array("abcU".utf8))
+            try log.wait(for: .urgent)
+            try log.wait(for: .dataArrival)
+            let kinds = log.kinds
+            #expect(kinds.firstIndex(of: .urgent)! < kinds.firstIndex(of: .dataArrival)!, "\(kinds)")
+            pair.stream.release()
+        }
+    }
 }

@@ -198,6 +198,29 @@ struct UDPRouterTests {
         #expect(received.remoteHost == destination && received.remotePort == 4000)
     }
 
+    @Test("in a network namespace with no route at all, write and maxMTUSize are ipRouteErr")
+    func noRoute() throws {
+        _ = try UDPStream()  // the library's threads start here, outside the namespace
+        let namespace = "mtnoroute\(getpid())"
+        try shell("ip netns add \(namespace)")
+        defer { _ = try? shell("ip netns del \(namespace)") }
+        let errors = try inNamespace(namespace) { () throws -> [Int] in
+            let stream = try UDPStream()
+            defer { stream.release() }
+            var codes: [Int] = []
+            for attempt in [{ try stream.write(host: 0x0AD5_0909, port: 4000, [1]) }, { _ = try stream.maxMTUSize(remoteHost: 0x0AD5_0909) }] {
+                do {
+                    try attempt()
+                    codes.append(0)
+                } catch let error as MacTCPError {
+                    codes.append(error.code)
+                }
+            }
+            return codes
+        }
+        #expect(errors == [MacTCPError.ipRouteErr.code, MacTCPError.ipRouteErr.code])
+    }
+
     @Test("maxMTUSize follows a smaller path MTU")
     func pathMTU() throws {
         let lab = try NetworkLab()

@@ -1,6 +1,7 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
+import Glibc
 import Synchronization
 import Testing
 
@@ -108,5 +109,40 @@ struct SeamTests {
         }
         #expect(threw == .commandTimeout)
         #expect(ContinuousClock.now - still >= .milliseconds(45))
+    }
+
+    final class Counting: ReactorHandler {
+        let calls = Mutex(0)
+        func handle(events: UInt32) { calls.withLock { $0 += 1 } }
+    }
+
+    @Test("Reactor: a reused slot gets a new registration, and the handler it replaced is never called again")
+    func reactorSlots() throws {
+        try Reactor.start(for: "test")
+        let pipe = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+        defer { pipe.deallocate() }
+        #expect(Glibc.pipe(pipe) == 0)
+        let reader = Descriptor(pipe[0])
+        defer {
+            reader.retire()
+            Glibc.close(pipe[1])
+        }
+        let old = Counting()
+        let new = Counting()
+        guard case .success(let first) = Reactor.shared.register(reader, events: EpollEvents.input, handler: old) else {
+            Issue.record("cannot register")
+            return
+        }
+        Reactor.shared.deregister(first, reader)
+        guard case .success(let second) = Reactor.shared.register(reader, events: EpollEvents.input, handler: new) else {
+            Issue.record("cannot register again")
+            return
+        }
+        defer { Reactor.shared.deregister(second, reader) }
+        #expect(first != second)
+        var byte: UInt8 = 1
+        #expect(Glibc.write(pipe[1], &byte, 1) == 1)
+        try waitUntil("the new handler called") { new.calls.withLock { $0 } > 0 }
+        #expect(old.calls.withLock { $0 } == 0)
     }
 }
