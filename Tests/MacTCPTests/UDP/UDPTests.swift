@@ -208,7 +208,9 @@ struct UDPRouterTests {
             let stream = try UDPStream()
             defer { stream.release() }
             var codes: [Int] = []
-            for attempt in [{ try stream.write(host: 0x0AD5_0909, port: 4000, [1]) }, { _ = try stream.maxMTUSize(remoteHost: 0x0AD5_0909) }] {
+            for attempt in [
+                { try stream.write(host: 0x0AD5_0909, port: 4000, [1]) }, { _ = try stream.maxMTUSize(remoteHost: 0x0AD5_0909) },
+            ] {
                 do {
                     try attempt()
                     codes.append(0)
