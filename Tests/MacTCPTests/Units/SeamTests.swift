@@ -145,4 +145,49 @@ struct SeamTests {
         try waitUntil("the new handler called") { new.calls.withLock { $0 } > 0 }
         #expect(old.calls.withLock { $0 } == 0)
     }
+
+    @Test("WaiterQueue: oldest first, filters skip, removal from the middle, the watched count, 1,000 waiters through the head")
+    func waiterQueue() throws {
+        let stream = try TCPStream()
+        func waiter(_ id: UInt64, host: UInt32 = 0, listened: Bool = false) -> ListenerRegistry.Waiter {
+            ListenerRegistry.Waiter(id: id, stream: stream, remoteHost: host, remotePort: 0, listened: listened)
+        }
+        var queue = WaiterQueue(first: waiter(1))
+        for id: UInt64 in 2...5 { queue.append(waiter(id, host: id == 3 ? 0x7F00_0002 : 0)) }
+        #expect(queue.count == 5 && queue.watched == 1)  // the filter of 3 makes it watched
+        let peer = Endpoint(host: IPv4.loopback, port: 4000)
+        #expect(queue.removeFirst(where: { $0.accepts(peer) })?.id == 1)
+        #expect(queue.removeFirst(where: { $0.accepts(peer) })?.id == 2)
+        #expect(queue.removeFirst(where: { $0.accepts(peer) })?.id == 4)  // 3 wants 127.0.0.2
+        #expect(queue.watched == 1)
+        queue.setWatched(id: 5, true)
+        #expect(queue.watched == 2)
+        queue.setWatched(id: 5, true)
+        #expect(queue.watched == 2)
+        queue.setWatched(id: 3, false)  // a filter stays watched
+        #expect(queue.watched == 2)
+        queue.remove(id: 3)
+        #expect(queue.count == 1 && queue.watched == 1)
+        queue.remove(id: 42)
+        #expect(queue.removeFirst(where: { _ in true })?.id == 5)
+        #expect(queue.isEmpty && queue.watched == 0)
+        #expect(queue.removeFirst(where: { _ in true }) == nil)
+        // Many through the head, some taken from the middle: the order of the rest holds.
+        for id: UInt64 in 100..<1100 { queue.append(waiter(id, listened: id.isMultiple(of: 2))) }
+        #expect(queue.watched == 500)
+        var taken: [UInt64] = []
+        for round in 0..<700 {
+            if round % 7 == 3 {
+                queue.remove(id: UInt64(1099 - round / 7))  // from the tail
+            } else if let next = queue.removeFirst(where: { _ in true }) {
+                taken.append(next.id)
+            }
+        }
+        #expect(taken == taken.sorted())
+        var rest: [UInt64] = []
+        while let next = queue.removeFirst(where: { _ in true }) { rest.append(next.id) }
+        #expect(rest == rest.sorted() && taken.count + rest.count == 900)
+        #expect(taken.last! < rest.first!)
+        #expect(queue.isEmpty && queue.watched == 0)
+    }
 }

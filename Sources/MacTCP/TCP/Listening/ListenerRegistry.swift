@@ -3,9 +3,9 @@
 
 // The listening policy of passive opens: one listening socket per local port, shared by every
 // stream that waits on it, handed to the waiting streams in order and closed when none waits
-// (MacTCP's rule). This file is the policy; `Listener.swift` the listening socket itself, and
-// `PortTable` indexes the listeners by port. It calls the system layer and
-// the reactor; the passive open in `TCP/` is its only user.
+// (MacTCP's rule). This file is the policy; `Listener.swift` the listening socket itself,
+// `WaiterQueue` the streams waiting on one port, and `PortTable` indexes the listeners by port.
+// It calls the system layer and the reactor; the passive open in `TCP/` is its only user.
 
 import Synchronization
 
@@ -54,9 +54,9 @@ final class ListenerRegistry: Sendable {
         weak var stream: TCPStream?
         let remoteHost: UInt32
         let remotePort: UInt16
-        /// Counted in the entry's `watchers`: the stream has an ASR or event sequence, or
-        /// async calls, or a remote filter (a stranger must be reset at once, not when someone
-        /// next looks). Changed only under the table's lock (see `Entry`).
+        /// Counted in the queue's `watched`: the stream has an ASR or event sequence, or async
+        /// calls, or a remote filter (a stranger must be reset at once, not when someone next
+        /// looks). Changed only under the table's lock (see `Entry`).
         @exclusivity(unchecked) private(set) var watched: Bool
 
         init(id: UInt64, stream: TCPStream, remoteHost: UInt32, remotePort: UInt16, listened: Bool) {
@@ -87,22 +87,19 @@ final class ListenerRegistry: Sendable {
     /// and a lookup in the thread's access set per access, several per connection).
     fileprivate final class Entry {
         let listener: Listener
-        /// Waiting streams in `passiveOpen` order; slots before `head` are taken.
-        @exclusivity(unchecked) private var slots: [Waiter?]
-        @exclusivity(unchecked) private var head = 0
+        /// Waiting streams in `passiveOpen` order.
+        @exclusivity(unchecked) var waiters: WaiterQueue
         /// No stream waits any more and the listener is being closed: a new passive open on
         /// the port waits until it is gone (its bind would fail while the socket exists).
         @exclusivity(unchecked) var closing = false
-        /// Waiters marked `watched`, and threads asleep in `wait()` on this port's streams.
-        @exclusivity(unchecked) var watchers = 0
+        /// Threads asleep in `wait()` on this port's streams.
         @exclusivity(unchecked) var sleepers = 0
         /// Whether the listener is armed in epoll (the reactor accepts).
         @exclusivity(unchecked) var armed: Bool
 
         init(listener: Listener, first: Waiter) {
             self.listener = listener
-            slots = [first]
-            watchers = first.watched ? 1 : 0
+            waiters = WaiterQueue(first: first)
             armed = first.watched
         }
 
@@ -112,56 +109,13 @@ final class ListenerRegistry: Sendable {
         /// (at most `net.core.somaxconn`) must hold every connection a waiting stream is due
         /// while nobody accepts.
         func rearm() {
-            let wanted = watchers > 0 || sleepers > 0 || slots.count - head > Self.lazyLimit
+            let wanted = waiters.watched > 0 || sleepers > 0 || waiters.count > Self.lazyLimit
             guard !closing, wanted != armed else { return }
             armed = wanted
             listener.arm(wanted)
         }
 
         static let lazyLimit = 64
-
-        var isEmpty: Bool { head == slots.count }
-
-        func append(_ waiter: Waiter) {
-            slots.append(waiter)
-            if waiter.watched { watchers += 1 }
-        }
-
-        /// Marks the waiter with `id` watched or not.
-        func setWatched(id: UInt64, _ watched: Bool) {
-            guard let index = slots[head...].firstIndex(where: { $0?.id == id }), let waiter = slots[index] else { return }
-            let before = waiter.watched
-            waiter.watch(watched)
-            guard waiter.watched != before else { return }
-            watchers += waiter.watched ? 1 : -1
-        }
-
-        /// Removes and returns the oldest waiter that `matches`.
-        func removeFirst(where matches: (Waiter) -> Bool) -> Waiter? {
-            guard let index = slots[head...].firstIndex(where: { $0.map(matches) ?? false }) else { return nil }
-            return take(at: index)
-        }
-
-        /// Removes the waiter with `id`, if it still waits.
-        func remove(id: UInt64) {
-            if let index = slots[head...].firstIndex(where: { $0?.id == id }) { _ = take(at: index) }
-        }
-
-        private func take(at index: Int) -> Waiter? {
-            let waiter = slots[index]
-            if waiter?.watched == true { watchers -= 1 }
-            if index == head {
-                slots[index] = nil
-                head += 1
-                if head == slots.count || head >= 64 && head * 2 >= slots.count {
-                    slots.removeFirst(head)
-                    head = 0
-                }
-            } else {
-                slots.remove(at: index)
-            }
-            return waiter
-        }
     }
 
     private struct Table {
@@ -188,7 +142,7 @@ final class ListenerRegistry: Sendable {
             table.nextID += 1
             let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort, listened: watched)
             if port != 0, let entry = table.entries[port] {
-                entry.append(waiter)
+                entry.waiters.append(waiter)
                 entry.rearm()
                 return (Ticket(port: port, id: id), entry.listener.endpoint)
             }
@@ -206,8 +160,8 @@ final class ListenerRegistry: Sendable {
     func cancel(_ ticket: Ticket) {
         let closing = table.withLock { table -> Listener? in
             guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
-            entry.remove(id: ticket.id)
-            entry.closing = entry.isEmpty
+            entry.waiters.remove(id: ticket.id)
+            entry.closing = entry.waiters.isEmpty
             entry.rearm()
             return entry.closing ? entry.listener : nil
         }
@@ -232,7 +186,7 @@ final class ListenerRegistry: Sendable {
     func setWatched(_ ticket: Ticket, _ watched: Bool) {
         table.withLock { table in
             guard let entry = table.entries[ticket.port] else { return }
-            entry.setWatched(id: ticket.id, watched)
+            entry.waiters.setWatched(id: ticket.id, watched)
             entry.rearm()
         }
     }
@@ -288,10 +242,10 @@ final class ListenerRegistry: Sendable {
             let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
                 let port = listener.endpoint.port
                 guard let entry = table.entries[port], entry.listener === listener else { return (nil, nil, false) }
-                guard let waiter = entry.removeFirst(where: { $0.accepts(connection.peer) }) else {
+                guard let waiter = entry.waiters.removeFirst(where: { $0.accepts(connection.peer) }) else {
                     return (nil, nil, !entry.closing)
                 }
-                entry.closing = entry.isEmpty
+                entry.closing = entry.waiters.isEmpty
                 entry.rearm()
                 return (waiter, entry.closing ? entry.listener : nil, !entry.closing)
             }
