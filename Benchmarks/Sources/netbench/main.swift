@@ -70,6 +70,10 @@ func portNumber(_ text: String) -> UInt16 {
 }
 
 /// Runs `body` on a new thread.
+///
+/// A deliberate copy of the library's `LibraryThread.start` (without its signal mask and
+/// thread name): this package is a separate one, so the library's `package` symbols are out of
+/// its reach, and starting threads is not the library's public API.
 func spawn(_ body: @escaping @Sendable () -> Void) {
     // Sendable in fact: its only property is an immutable @Sendable closure; the class exists
     // to cross pthread_create's untyped context pointer.

@@ -60,6 +60,26 @@ struct EventTests {
         #expect(log.details(.terminate) == [TCPTerminationReason.ulpClose.rawValue])
     }
 
+    @Test("exactly one .terminate when the peer resets right after our close while a receive is blocked (100 races)")
+    func oneTerminateAfterRacingReset() throws {
+        var counts: [Int: Int] = [:]
+        for _ in 0..<100 {
+            let log = EventLog()
+            let pair = try activePair(events: log)
+            let stream = pair.stream
+            let receiving = Background { try stream.receive(timeout: 5) }
+            usleep(2000)
+            try? stream.close()
+            pair.peer.reset()
+            _ = try receiving.value(timeout: 10)
+            try log.wait(for: .terminate)
+            log.settle(0.02)
+            counts[log.count(.terminate), default: 0] += 1
+            stream.release()
+        }
+        #expect(counts == [1: 100], "runs by number of .terminate events: \(counts)")
+    }
+
     @Test(".closing comes once also when the peer's FIN follows our close")
     func closingAfterOurClose() throws {
         let log = EventLog()

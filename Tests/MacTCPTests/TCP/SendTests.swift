@@ -155,4 +155,42 @@ struct SendTests {
         expectMacTCPError(.invalidLength) { try pair.stream.send([UInt8]()) }
         expectMacTCPError(.invalidLength) { try pair.stream.send("") }
     }
+
+    @Test("sends from several threads at once are serialised: each arrives whole, none is left waiting")
+    func concurrentSendsAreWhole() throws {
+        let listener = try Peer.listener()
+        listener.setReceiveBuffer(4096)
+        let stream = try TCPStream()
+        try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5)
+        let peer = try listener.accept()
+        let size = 1 << 20
+        let senders = (0..<4).map { index in
+            Background { try stream.send([UInt8](repeating: UInt8(index + 1), count: size)) }
+        }
+        let received = try peer.receive(exactly: 4 * size, timeout: 30)
+        for sender in senders { _ = try sender.value(timeout: 10).get() }
+        // Four runs of one value each: no send was cut into by another.
+        var runs: [UInt8] = []
+        for byte in received where runs.last != byte { runs.append(byte) }
+        #expect(runs.count == 4 && Set(runs) == [1, 2, 3, 4], "runs: \(runs.prefix(20))")
+    }
+
+    @Test("receives from two threads at once take turns: every byte once, none is left waiting")
+    func concurrentReceivesTakeTurns() throws {
+        let pair = try activePair()
+        let stream = pair.stream
+        let readers = (0..<2).map { _ in
+            Background { () throws -> [UInt8] in
+                var got: [UInt8] = []
+                while got.count < 50 { got += try stream.receive(timeout: 10, maxLength: 1).data }
+                return got
+            }
+        }
+        for index in 0..<100 {
+            try pair.peer.send([UInt8(index)])
+            usleep(1000)
+        }
+        let parts = try readers.map { try $0.value(timeout: 20).get() }
+        #expect((parts[0] + parts[1]).sorted() == (0..<100).map { UInt8($0) })
+    }
 }
