@@ -24,8 +24,14 @@ struct ULPTimeoutTests {
         let log = EventLog()
         let (stream, peer, sending) = try stalledPair(TCPOpenOptions(ulpTimeout: .milliseconds(500), ulpAction: .report), log: log)
         let start = Clock.now
+        try log.wait(for: .ulpTimeout, count: 1, timeout: 10)
+        let first = Clock.now
         try log.wait(for: .ulpTimeout, count: 3, timeout: 10)
         #expect(Clock.now - start >= 1.0)
+        // One report per ULP period (500 ms, looked at every 100 ms): two periods between the
+        // first and the third, with room for a busy machine, never four.
+        let twoPeriods = Clock.now - first
+        #expect(twoPeriods >= 0.9 && twoPeriods < 1.7, "the first to the third report took \(twoPeriods) s")
         #expect(log.count(.terminate) == 0)
         #expect(try stream.status().state == .established)
         // The peer reads again: everything arrives and the events stop.
