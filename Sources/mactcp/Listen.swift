@@ -78,17 +78,21 @@ struct Listen: ParsableCommand {
         let this = self
         for initial in armed {
             spawnThread {
-                var stream: TCPStream? = initial
+                // One stream serves connection after connection: between two it still holds
+                // the port, so no other user can bind it while the whole pool is busy.
+                let stream = initial
+                var waiting = true
                 var pause = 0.1
                 while true {
                     do {
-                        let current =
-                            try stream ?? this.open(port: actualPort, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)")
-                        stream = nil
+                        if !waiting {
+                            names.withLock { $0[ObjectIdentifier(stream)] = "connection \(counter.add(1, ordering: .relaxed).oldValue)" }
+                            try this.passiveOpen(stream)
+                            waiting = true
+                        }
                         pause = 0.1
-                        try? this.serve(current)
-                        current.release()
-                        _ = names.withLock { $0.removeValue(forKey: ObjectIdentifier(current)) }
+                        try? this.serve(stream)
+                        waiting = false
                     } catch {
                         // This stream of the pool cannot wait now (the port is taken, no
                         // descriptors are left): say so, and try again later.
@@ -106,22 +110,30 @@ struct Listen: ParsableCommand {
     /// missed.
     private func open(port: UInt16, name: String, ended: DispatchSemaphore? = nil) throws -> TCPStream {
         let stream = try TCPStream()
-        names.withLock { $0[ObjectIdentifier(stream)] = name }
+        let key = ObjectIdentifier(stream)
+        names.withLock { $0[key] = name }
         if events || json {
             let json = json
             stream.asr = { event, detail in
+                let name = names.withLock { $0[key] } ?? "connection"
                 Console.line(describe(event, detail, json: json, stream: name))
                 if event == .terminate { ended?.signal() }
             }
         }
         do {
-            try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout.value)
+            try passiveOpen(stream, port: port)
         } catch {
             stream.release()
-            _ = names.withLock { $0.removeValue(forKey: ObjectIdentifier(stream)) }
+            _ = names.withLock { $0.removeValue(forKey: key) }
             throw error
         }
         return stream
+    }
+
+    /// The passive open of every stream of the pool (0: the port `stream` already holds).
+    private func passiveOpen(_ stream: TCPStream, port: UInt16 = 0) throws {
+        let port = port == 0 ? stream.getSockName().port : port
+        try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout.value)
     }
 
     private func serve(_ stream: TCPStream) throws {

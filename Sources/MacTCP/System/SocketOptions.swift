@@ -11,6 +11,7 @@ import Glibc
 enum SocketOptions {
     static let solSocket = Int32(SOL_SOCKET)
     static let reuseAddress = Int32(SO_REUSEADDR)
+    static let reusePort = Int32(SO_REUSEPORT)
 
     /// `SO_OOBINLINE` (without it Linux loses urgent bytes), `TCP_NODELAY` (push is the
     /// default; non-pushed sends use `MSG_MORE`), `IP_RECVERR` (ICMP errors are reported).

@@ -43,8 +43,10 @@ extension TCPStream {
                 port: port,
                 remoteHost: remoteHost,
                 remotePort: remotePort,
-                watched: isListenedFor(state)
+                watched: isListenedFor(state),
+                holding: state.heldPort
             )
+            state.heldPort = endpoint.port
             var pending = PendingPassiveOpen(ticket: ticket, options: options)
             if timeout > .zero {
                 let epoch = state.epoch

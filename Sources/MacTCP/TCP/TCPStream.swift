@@ -59,6 +59,9 @@ public final class TCPStream: Sendable {
         /// when either is set: ``TCPStream/isListenedFor(_:)`` asks on every change).
         var listened = false
         var sockName = Endpoint.none
+        /// The port this stream passive-opened on last: it holds it (the port stays bound to
+        /// this process) until released (``ListenerRegistry/release(_:)``).
+        var heldPort: UInt16?
 
         /// The pending passive open's ticket, if one is pending.
         var pendingTicket: ListenerRegistry.Ticket? {
@@ -247,6 +250,10 @@ public final class TCPStream: Sendable {
                 cancelPassiveOpen(pending, in: &state, failure: .connectionTerminated)
             case .connected(let connection):
                 endConnectionByUser(connection)
+            }
+            if let port = state.heldPort {
+                state.heldPort = nil
+                ListenerRegistry.shared.release(port)
             }
             delivery.finish()
             signalChange(&state)

@@ -27,15 +27,23 @@ final class Listener: ReactorHandler {
 
     /// Binds and listens on `port` of every local address (0: the system picks a port);
     /// `armed`: the reactor accepts from the start.
+    ///
+    /// The port is bound so that no other user can take it while this server holds it, even
+    /// while nothing listens (``park()``): `SO_REUSEPORT`, whose sharing the kernel allows
+    /// only between sockets of the same user that all ask for it, instead of `SO_REUSEADDR`,
+    /// which would let anyone bind a port that is not listening. `SO_REUSEPORT` also lets the
+    /// port be bound and listened on again while connections of an earlier listener linger
+    /// in TIME-WAIT (the connections inherit it). A port the system picks is bound again
+    /// explicitly, so that it stays bound when the listener is parked.
     static func open(port: UInt16, armed: Bool) throws(MacTCPError) -> Listener {
         let fd = Sys.tcpSocket()
         guard fd >= 0 else {
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: -fd, detail: "cannot create a socket")
         }
         let descriptor = Descriptor(fd)
-        _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
+        _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reusePort, 1)
         SocketOptions.applyListener(fd)
-        let bound = Sys.bind(fd, Endpoint(host: 0, port: port))
+        let bound = port == 0 ? bindAnyPort(fd) : Sys.bind(fd, Endpoint(host: 0, port: port))
         if bound < 0 {
             descriptor.retire()
             let error = Int32(-bound)
@@ -48,32 +56,74 @@ final class Listener: ReactorHandler {
             }
             throw MacTCPError.ipBadAddr.with(operation: "passiveOpen", errno: error, detail: "cannot bind port \(port)")
         }
-        let listening = Sys.listen(fd, backlog: 4096)
+        let listening = Sys.listen(fd, backlog: Self.backlog)
         guard listening >= 0, let endpoint = Sys.localEndpoint(fd) else {
             descriptor.retire()
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen")
         }
         let listener = Listener(descriptor: descriptor, endpoint: endpoint)
-        switch Reactor.shared.register(descriptor, events: armed ? EpollEvents.listener : 0, handler: listener) {
-        case .success(let registration):
-            listener.registration.withLock { $0 = registration }
-        case .failure(let error):
+        if let error = listener.register(armed: armed) {
             descriptor.retire()
-            throw error.with(operation: "passiveOpen")
+            throw error
         }
         return listener
     }
 
-    /// Stops listening; the kernel resets connections still queued.
-    ///
-    /// `shutdown` first: it ends the listening at once, even while a thread still sleeps in
-    /// `poll` on the socket (which keeps it open until that thread leaves), so the port can
-    /// be listened on again straight away (`SO_REUSEADDR`), and the sleeper wakes.
-    func close() {
+    /// The kernel's accept queue: at most `net.core.somaxconn` (4096 by default).
+    private static let backlog: Int32 = 4096
+
+    /// Binds `fd` to a port the system picks, explicitly: a probe socket (`SO_REUSEPORT`
+    /// too) is bound to port 0 and `fd` to the port it got, then the probe is closed.
+    private static func bindAnyPort(_ fd: Int32) -> Int {
+        let probe = Sys.tcpSocket()
+        guard probe >= 0 else { return Int(probe) }
+        defer { Sys.close(probe) }
+        _ = Sys.setOption(probe, SocketOptions.solSocket, SocketOptions.reusePort, 1)
+        let bound = Sys.bind(probe, Endpoint(host: 0, port: 0))
+        guard bound >= 0, let chosen = Sys.localEndpoint(probe) else { return bound < 0 ? bound : -Int(EADDRNOTAVAIL) }
+        return Sys.bind(fd, Endpoint(host: 0, port: chosen.port))
+    }
+
+    private func register(armed: Bool) -> MacTCPError? {
+        switch Reactor.shared.register(descriptor, events: armed ? EpollEvents.listener : 0, handler: self) {
+        case .success(let value):
+            registration.withLock { $0 = value }
+            return nil
+        case .failure(let error):
+            return error.with(operation: "passiveOpen")
+        }
+    }
+
+    /// Stops listening but keeps the port bound: the kernel resets the connections still
+    /// queued and refuses new ones (as while nothing listens), and no other user can bind
+    /// the port meanwhile. ``resume(armed:)`` listens again.
+    func park() {
         if let registration = registration.withLock({ $0.take() }) {
             Reactor.shared.deregister(registration, descriptor)
         }
         _ = descriptor.withDescriptor { Sys.shutdownBoth($0) }
+    }
+
+    /// Listens again on the parked port.
+    func resume(armed: Bool) throws(MacTCPError) {
+        let listening = descriptor.withDescriptor { Sys.listen($0, backlog: Self.backlog) } ?? -Int(EBADF)
+        if listening < 0 {
+            throw (listening == SyscallErrors.addressInUse ? MacTCPError.duplicateSocket : MacTCPError.insufficientResources).with(
+                operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen on port \(endpoint.port) again")
+        }
+        if let error = register(armed: armed) {
+            _ = descriptor.withDescriptor { Sys.shutdownBoth($0) }
+            throw error
+        }
+    }
+
+    /// Stops listening and gives the port up; the kernel resets connections still queued.
+    ///
+    /// `shutdown` first: it ends the listening at once, even while a thread still sleeps in
+    /// `poll` on the socket (which keeps it open until that thread leaves), and the sleeper
+    /// wakes.
+    func close() {
+        park()
         descriptor.retire()
     }
 

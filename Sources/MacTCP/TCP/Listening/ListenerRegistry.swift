@@ -2,8 +2,8 @@
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
 // The listening policy of passive opens: one listening socket per local port, shared by every
-// stream that waits on it, handed to the waiting streams in order and closed when none waits
-// (MacTCP's rule). This file is the policy; `Listener.swift` the listening socket itself,
+// stream that waits on it, handed to the waiting streams in order, not listening when none
+// waits (MacTCP's rule) and kept bound while the process holds the port. This file is the policy; `Listener.swift` the listening socket itself,
 // `WaiterQueue` the streams waiting on one port, and `PortTable` indexes the listeners by port.
 // It calls the system layer and the reactor; the passive open in `TCP/` is its only user.
 
@@ -23,8 +23,14 @@ import Glibc
 /// the library owns one listening socket per port while at least one stream waits on it.
 /// Each accepted connection goes to the first waiting stream (in `passiveOpen` order) whose
 /// remote filter matches; a connection that matches no waiting stream is reset. When the
-/// last waiting stream has its connection the listener is closed, which resets anything the
-/// kernel had already queued.
+/// last waiting stream has its connection (or its passive open ends) the listener stops
+/// listening, which resets anything the kernel had already queued and refuses new clients.
+///
+/// The port stays this process's meanwhile: the listener is *parked* (bound, not
+/// listening) while any stream that passive-opened on it has not been released or moved to
+/// another port, so that another local user cannot bind the port between two passive opens
+/// and answer the server's next clients. The next passive open listens on it again; the last
+/// holder's release closes it (``release(_:)``).
 ///
 /// Who accepts: the reactor, while some waiting stream must learn of its connection without
 /// a caller asking (an ASR or event sequence, async calls), a remote filter must reset
@@ -92,15 +98,38 @@ final class ListenerRegistry: Sendable {
         /// No stream waits any more and the listener is being closed: a new passive open on
         /// the port waits until it is gone (its bind would fail while the socket exists).
         @exclusivity(unchecked) var closing = false
+        /// The streams that hold the port (see ``hold(_:releasing:)``): while one does, the
+        /// listener is parked rather than closed when no stream waits.
+        @exclusivity(unchecked) var holders: Int
+        /// No stream waits and the listener is parked: bound, not listening.
+        @exclusivity(unchecked) var parked = false
         /// Threads asleep in `wait()` on this port's streams.
         @exclusivity(unchecked) var sleepers = 0
         /// Whether the listener is armed in epoll (the reactor accepts).
         @exclusivity(unchecked) var armed: Bool
 
-        init(listener: Listener, first: Waiter) {
+        init(listener: Listener, first: Waiter, holders: Int) {
             self.listener = listener
             waiters = WaiterQueue(first: first)
             armed = first.watched
+            self.holders = holders
+        }
+
+        /// After a waiter left: when none is left, parks the listener while a stream holds
+        /// the port, or marks it closing (true: the caller closes it).
+        func waiterLeft() -> Bool {
+            guard waiters.isEmpty else {
+                rearm()
+                return false
+            }
+            if holders > 0 {
+                listener.park()
+                parked = true
+                armed = false
+                return false
+            }
+            closing = true
+            return true
         }
 
         /// Arms or disarms the listener as the waiters need. Called with the table lock held.
@@ -110,7 +139,7 @@ final class ListenerRegistry: Sendable {
         /// while nobody accepts.
         func rearm() {
             let wanted = waiters.watched > 0 || sleepers > 0 || waiters.count > Self.lazyLimit
-            guard !closing, wanted != armed else { return }
+            guard !closing, !parked, wanted != armed else { return }
             armed = wanted
             listener.arm(wanted)
         }
@@ -132,7 +161,8 @@ final class ListenerRegistry: Sendable {
         port: UInt16,
         remoteHost: UInt32,
         remotePort: UInt16,
-        watched: Bool
+        watched: Bool,
+        holding held: UInt16?
     ) throws(MacTCPError) -> (Ticket, Endpoint) {
         // Never nil: the wait has no deadline. (The thread closing a listener closes it
         // right after marking it, without opening anything in between.)
@@ -142,18 +172,39 @@ final class ListenerRegistry: Sendable {
             table.nextID += 1
             let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort, listened: watched)
             if port != 0, let entry = table.entries[port] {
+                if entry.parked {
+                    try entry.listener.resume(armed: false)
+                    entry.parked = false
+                }
                 entry.waiters.append(waiter)
+                if held != port { entry.holders += 1 }
                 entry.rearm()
                 return (Ticket(port: port, id: id), entry.listener.endpoint)
             }
             let listener = try Listener.open(port: port, armed: waiter.watched)
-            table.entries[listener.endpoint.port] = Entry(listener: listener, first: waiter)
+            table.entries[listener.endpoint.port] = Entry(listener: listener, first: waiter, holders: 1)
             return (Ticket(port: listener.endpoint.port, id: id), listener.endpoint)
         }
         guard let entered else {
             throw MacTCPError.outOfMemory.with(operation: "passiveOpen", detail: "the listener table could not be entered")
         }
+        if let held, held != entered.1.port { release(held) }
         return entered
+    }
+
+    /// A stream that passive-opened on a port holds it until it is released or passive-opens
+    /// on another port: meanwhile the port stays bound to this process even when no stream
+    /// waits on it (the listener is parked: clients are refused, as MacTCP refused them, and
+    /// no other user can bind the port). The last holder's release closes the listener.
+    func release(_ port: UInt16) {
+        let closing = table.withLock { table -> Listener? in
+            guard let entry = table.entries[port], entry.holders > 0 else { return nil }
+            entry.holders -= 1
+            guard entry.holders == 0, entry.waiters.isEmpty, !entry.closing else { return nil }
+            entry.closing = true
+            return entry.listener
+        }
+        if let closing { close(closing) }
     }
 
     /// Removes a waiting stream; closes the listener if nobody else waits.
@@ -161,9 +212,7 @@ final class ListenerRegistry: Sendable {
         let closing = table.withLock { table -> Listener? in
             guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
             entry.waiters.remove(id: ticket.id)
-            entry.closing = entry.waiters.isEmpty
-            entry.rearm()
-            return entry.closing ? entry.listener : nil
+            return entry.waiterLeft() ? entry.listener : nil
         }
         if let closing { close(closing) }
     }
@@ -195,7 +244,7 @@ final class ListenerRegistry: Sendable {
     /// stream whose filter matches. Called by a thread that looks at a waiting stream.
     func settle(_ ticket: Ticket) {
         let listener = table.withLock { table -> Listener? in
-            guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
+            guard let entry = table.entries[ticket.port], !entry.closing, !entry.parked else { return nil }
             return entry.listener
         }
         listener?.drain(fromReactor: false, until: ticket.id)
@@ -205,7 +254,7 @@ final class ListenerRegistry: Sendable {
     /// while the reactor does not accept on it; nil otherwise.
     func pollableListener(_ ticket: Ticket) -> Listener? {
         table.withLock { table -> Listener? in
-            guard let entry = table.entries[ticket.port], !entry.closing, !entry.armed else { return nil }
+            guard let entry = table.entries[ticket.port], !entry.closing, !entry.parked, !entry.armed else { return nil }
             return entry.listener
         }
     }
@@ -241,20 +290,19 @@ final class ListenerRegistry: Sendable {
         while true {
             let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
                 let port = listener.endpoint.port
-                guard let entry = table.entries[port], entry.listener === listener else { return (nil, nil, false) }
+                guard let entry = table.entries[port], entry.listener === listener, !entry.parked else { return (nil, nil, false) }
                 guard let waiter = entry.waiters.removeFirst(where: { $0.accepts(connection.peer) }) else {
                     return (nil, nil, !entry.closing)
                 }
-                entry.closing = entry.waiters.isEmpty
-                entry.rearm()
-                return (waiter, entry.closing ? entry.listener : nil, !entry.closing)
+                // The last waiter's listener is parked (or closed) before the stream learns of
+                // its connection: once its wait returns, nothing listens on the port any more.
+                let close = entry.waiterLeft()
+                return (waiter, close ? entry.listener : nil, !entry.closing && !entry.parked)
             }
             guard let waiter else {
                 Listener.reset(connection.fd)
                 return remaining
             }
-            // The last waiter's listener is closed before the stream learns of its connection:
-            // once its wait returns, nothing listens on the port any more.
             if let closing { close(closing) }
             let ticket = Ticket(port: listener.endpoint.port, id: waiter.id)
             let adopted = waiter.stream?.adopt(connection.fd, peer: connection.peer, ticket: ticket) ?? false
@@ -262,7 +310,7 @@ final class ListenerRegistry: Sendable {
                 taken = waiter.id
                 return remaining
             }
-            if closing != nil {
+            if !remaining {
                 Listener.reset(connection.fd)
                 return false
             }

@@ -1,0 +1,126 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+import Foundation
+import Glibc
+import MacTCP
+import Testing
+
+/// Another local user, as the attacker: runs a Python script as `nobody` (no privilege, no
+/// group) through `setpriv`, with the system's Python (one in root's home is out of its reach).
+enum OtherUser {
+    static var isAvailable: Bool {
+        getuid() == 0 && getpwnam("nobody") != nil && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")
+            && ["/usr/bin/setpriv", "/bin/setpriv"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Starts `script` as `nobody`; its standard output is what it reports.
+    static func run(_ script: String) throws -> ChildProcess {
+        try ChildProcess("setpriv", ["--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "/usr/bin/python3", "-c", script])
+    }
+
+    /// A script that tries, for `seconds`, to bind `port` (with SO_REUSEADDR, and with
+    /// SO_REUSEPORT as well) and listen on it; prints TAKEN or REFUSED and the attempts.
+    static func portTakeover(_ port: UInt16, seconds: Double) -> String {
+        """
+        import socket, time
+        end = time.monotonic() + \(seconds)
+        attempts = 0
+        while time.monotonic() < end:
+            for reuseport in (0, 1):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuseport: s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+                attempts += 1
+                try:
+                    s.bind(('0.0.0.0', \(port))); s.listen(16)
+                    print('TAKEN', attempts, flush=True); time.sleep(1); raise SystemExit(0)
+                except OSError:
+                    s.close()
+        print('REFUSED', attempts, flush=True)
+        """
+    }
+}
+
+@Suite(
+    "Hostile neighbours and peers", .serialized, .timeLimit(.minutes(2)),
+    .enabled(if: OtherUser.isAvailable, "needs root, the user nobody and setpriv"))
+struct HostileTests {
+    @Test("another user cannot take a port whose streams are all busy: the port stays bound, clients are refused, then served again")
+    func portStaysTheServers() throws {
+        let streams = try (0..<2).map { _ in try TCPStream() }
+        try streams[0].passiveOpen(port: 0)
+        let port = streams[0].getSockName().port
+        try streams[1].passiveOpen(port: port)
+        // Two idle clients hold both streams: nothing listens on the port now.
+        let clients = try (0..<2).map { _ in try Peer.connect(port: port) }
+        for stream in streams { try stream.wait() }
+        let attacker = try OtherUser.run(OtherUser.portTakeover(port, seconds: 1.5))
+        usleep(200_000)
+        // MacTCP's rule still holds: while no stream waits, a client is refused.
+        #expect(throws: Peer.ConnectFailure.self) { _ = try Peer.connect(port: port) }
+        let outcome = try attacker.finish(timeout: 20)
+        #expect(outcome.out.hasPrefix("REFUSED"), "the other user's script: \(outcome.out) \(outcome.err)")
+        // One connection ends; its stream passive-opens again on the port and takes a client.
+        clients[0].shutdownWrite()
+        expectMacTCPError(.connectionClosing) { _ = try streams[0].receive(timeout: 5) }
+        try streams[0].close()
+        try streams[0].passiveOpen(port: port, timeout: 10)
+        let next = try Peer.connect(port: port)
+        try streams[0].wait()
+        try next.send("next")
+        #expect(try streams[0].receive(timeout: 5).data == Array("next".utf8))
+        // One stream released, the other still holds the port.
+        streams[1].release()
+        let again = try OtherUser.run(OtherUser.portTakeover(port, seconds: 1))
+        #expect(try again.finish(timeout: 20).out.hasPrefix("REFUSED"))
+        // Both released, the port is free for anyone.
+        streams[0].release()
+        let anyone = try OtherUser.run(OtherUser.portTakeover(port, seconds: 2))
+        #expect(try anyone.finish(timeout: 20).out.hasPrefix("TAKEN"))
+    }
+
+    @Test("a parked port is listened on again while its earlier connections are in TIME-WAIT, and after its last release")
+    func timeWaitDoesNotBlock() throws {
+        let stream = try TCPStream()
+        var port: UInt16 = 0
+        for round in 0..<3 {
+            try stream.passiveOpen(port: port, timeout: 10)
+            port = stream.getSockName().port
+            let client = try Peer.connect(port: port)
+            try stream.wait()
+            // Our side closes first: its end of the connection stays in TIME-WAIT.
+            try stream.close()
+            #expect(try client.receiveToEnd() == [], "round \(round)")
+            client.close()
+        }
+        stream.release()
+        let again = try TCPStream()
+        try again.passiveOpen(port: port, timeout: 10)
+        let client = try Peer.connect(port: port)
+        try again.wait()
+        #expect(try again.status().remotePort == client.localPort)
+    }
+
+    @Test("mactcp listen --pool 2 with both streams busy: another user's script never gets the port, and the server goes on serving")
+    func toolKeepsItsPort() throws {
+        let port = try Tool.freePort()
+        let server = try Tool.start(["listen", "--port", String(port), "--pool", "2"])
+        try waitUntil(timeout: 10, "the server") { server.errors.contains("listening on port") }
+        let idle = try (0..<2).map { _ in try Peer.connect(port: port) }
+        try waitUntil(timeout: 10, "both streams connected") { server.errors.components(separatedBy: "connected from").count == 3 }
+        let attacker = try OtherUser.run(OtherUser.portTakeover(port, seconds: 2))
+        let outcome = try attacker.finish(timeout: 20)
+        #expect(outcome.out.hasPrefix("REFUSED"), "the other user's script: \(outcome.out) \(outcome.err)")
+        for client in idle { client.close() }
+        try waitUntil(timeout: 10, "a stream waiting again") {
+            (try? Peer.connect(port: port)).map { client in
+                defer { client.close() }
+                return (try? client.send("hello")) != nil
+            } ?? false
+        }
+        server.send(SIGTERM)
+        let result = try server.finish()
+        #expect(!result.err.contains("duplicateSocket"), "stderr: \(result.err)")
+    }
+}
