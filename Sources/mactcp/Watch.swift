@@ -10,23 +10,56 @@ import Synchronization
 import Glibc
 #endif
 
-/// Where `connect --watch` and `listen --watch` publish their connection's status.
+/// Where `connect --watch` and `listen --watch` publish their connection's status: a
+/// directory of the user's own, so that no other user can read it, plant files or links in
+/// it, or show `mactcp watch` anything.
+///
+/// `$XDG_RUNTIME_DIR/mactcp-watch` when the session has a runtime directory, otherwise
+/// `mactcp-watch-UID` in `$TMPDIR` (or `/tmp`). It is created with mode 0700 and used only if
+/// `lstat` shows a directory (not a link) owned by this user that nobody else may enter.
+/// Status files are written to a new file (`O_EXCL | O_NOFOLLOW`, mode 0600) and renamed into
+/// place; the publisher stops and removes its file before the process exits.
 enum WatchBoard {
     static var directory: String {
-        let base = getenv("TMPDIR").map { String(cString: $0) } ?? "/tmp"
-        return base + "/mactcp-watch"
+        if let runtime = getenv("XDG_RUNTIME_DIR").map({ String(cString: $0) }), runtime.hasPrefix("/") {
+            return runtime + "/mactcp-watch"
+        }
+        let base = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil } ?? "/tmp"
+        return base + "/mactcp-watch-\(getuid())"
     }
 
     static func path(for pid: Int32) -> String { "\(directory)/\(pid).status" }
 
+    /// The board's directory, created if absent; nil (and why) when it is not this user's
+    /// private directory.
+    static func privateDirectory(creating: Bool) -> Result<String, WatchBoardError> {
+        let directory = directory
+        if creating { mkdir(directory, 0o700) }
+        var info = stat()
+        guard lstat(directory, &info) == 0 else { return .failure(WatchBoardError(directory, "does not exist")) }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return .failure(WatchBoardError(directory, "is not a directory")) }
+        guard info.st_uid == getuid() else { return .failure(WatchBoardError(directory, "belongs to another user")) }
+        guard info.st_mode & 0o077 == 0 else { return .failure(WatchBoardError(directory, "is open to other users")) }
+        return .success(directory)
+    }
+
     /// One connection per process is published (the first).
     private static let published = Atomic(false)
+    /// Set when the process exits: no status is written after the file is removed.
+    private static let stopped = Mutex(false)
 
     /// Publishes `stream`'s status every 200 ms until the process exits (the file goes with it).
     static func publish(_ stream: TCPStream, name: String) {
         guard !published.exchange(true, ordering: .relaxed) else { return }
-        mkdir(directory, 0o755)
-        let path = path(for: getpid())
+        let directory: String
+        switch privateDirectory(creating: true) {
+        case .success(let value):
+            directory = value
+        case .failure(let error):
+            complain("mactcp: not publishing for `mactcp watch`: \(error)")
+            return
+        }
+        let path = "\(directory)/\(getpid()).status"
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now(), repeating: .milliseconds(200))
         timer.setEventHandler {
@@ -35,17 +68,47 @@ enum WatchBoard {
                 "\(name.replacingSpaces) \(status.connectionState) \(status.sendWindow) \(status.rcvWindow) "
                 + "\(status.amtUnackedData) \(status.amtUnreadData) \(status.srtt) \(status.congestionWindow) "
                 + "\(status.localPort) \(IPv4.string(status.remoteHost)) \(status.remotePort)\n"
-            let temporary = path + ".new"
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            guard fd >= 0 else { return }
-            _ = Array(line.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            close(fd)
-            rename(temporary, path)
+            stopped.withLock { stopped in
+                guard !stopped else { return }
+                write(line, to: path)
+            }
         }
         timer.resume()
         watchTimer = timer
-        atexit { unlink(WatchBoard.path(for: getpid())) }
+        atexit {
+            WatchBoard.stopped.withLock { stopped in
+                stopped = true
+                unlink(WatchBoard.path(for: getpid()) + ".new")
+                unlink(WatchBoard.path(for: getpid()))
+            }
+        }
     }
+
+    /// Replaces the file at `path` with `line`: written to a new file, then renamed.
+    private static func write(_ line: String, to path: String) {
+        let temporary = path + ".new"
+        unlink(temporary)  // left by a process that died while writing (the directory is ours)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let written = Array(line.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        if written == line.utf8.count {
+            rename(temporary, path)
+        } else {
+            unlink(temporary)
+        }
+    }
+}
+
+/// Why the watch board's directory is not used.
+struct WatchBoardError: Error, CustomStringConvertible {
+    let directory: String
+    let reason: String
+    init(_ directory: String, _ reason: String) {
+        self.directory = directory
+        self.reason = reason
+    }
+    var description: String { "\(directory) \(reason)" }
 }
 
 extension String {
@@ -70,6 +133,10 @@ struct Watch: ParsableCommand {
     var frames = Count(0)
 
     func run() throws {
+        if case .failure(let error) = WatchBoard.privateDirectory(creating: false), pid != nil || error.reason != "does not exist" {
+            complain("mactcp: watch: \(error)")
+            throw ExitCode(ExitStatus.usage)
+        }
         var history: [[Int]] = Array(repeating: [], count: 5)
         var shown = 0
         while frames.value == 0 || shown < frames.value {
@@ -111,14 +178,14 @@ struct Watch: ParsableCommand {
             guard name.hasSuffix(".status") else { continue }
             let path = WatchBoard.directory + "/" + name
             var info = stat()
-            guard stat(path, &info) == 0 else { continue }
+            guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
             if best == nil || info.st_mtim.tv_sec > best!.1 { best = (path, info.st_mtim.tv_sec) }
         }
         return best?.0
     }
 
     private func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY)
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 512)

@@ -123,4 +123,78 @@ struct HostileTests {
         let result = try server.finish()
         #expect(!result.err.contains("duplicateSocket"), "stderr: \(result.err)")
     }
+
+    /// A scratch directory anyone may write in (as /tmp), for the watch board's base.
+    private func sharedScratch(_ name: String) throws -> String {
+        let path = NSTemporaryDirectory() + "/mactcp-\(name)-\(getpid())"
+        _ = try? shell("rm -rf '\(path)'")
+        try shell("mkdir -p '\(path)' && chmod 1777 '\(path)'")
+        return path
+    }
+
+    /// The tool with the watch board under `base` (no session runtime directory).
+    private func tool(_ arguments: [String], base: String) throws -> ChildProcess {
+        try ChildProcess("env", ["-u", "XDG_RUNTIME_DIR", "TMPDIR=\(base)", Tool.path] + arguments)
+    }
+
+    @Test("a watch board directory another user made first is refused: nothing is written through its links, watch shows nothing from it")
+    func watchBoardPlanted() throws {
+        let base = try sharedScratch("planted")
+        defer { _ = try? shell("rm -rf '\(base)'") }
+        let board = "\(base)/mactcp-watch-\(getuid())"
+        let target = "\(base)/root-only"
+        try shell("printf secret > '\(target)' && chmod 600 '\(target)'")
+        // The other user makes the board first, open to all, with links for the next PIDs.
+        let planting = try OtherUser.run(
+            """
+            import os
+            os.mkdir('\(board)'); os.chmod('\(board)', 0o777)
+            first = int(open('/proc/sys/kernel/ns_last_pid').read())
+            for pid in range(first, first + 400):
+                os.symlink('\(target)', '\(board)/%d.status.new' % pid)
+                os.symlink('\(target)', '\(board)/%d.status' % pid)
+            print('PLANTED', flush=True)
+            """)
+        #expect(try planting.finish(timeout: 20).out.hasPrefix("PLANTED"))
+        let port = try Tool.freePort()
+        let listen = try tool(["listen", "--once", "--watch", "--port", String(port)], base: base)
+        try waitUntil(timeout: 10, "the tool to listen") { listen.errors.contains("listening on port") }
+        let client = try Peer.connect(port: port)
+        try client.send("x")
+        try waitUntil(timeout: 10, "the refusal") { listen.errors.contains("not publishing") }
+        usleep(500_000)  // several publishing periods
+        client.shutdownWrite()
+        let result = try listen.finish()
+        #expect(result.err.contains("belongs to another user"), "stderr: \(result.err)")
+        #expect(try shell("cat '\(target)'") == "secret")
+        #expect(try shell("stat -c %U:%a '\(target)'").trimmingCharacters(in: .whitespacesAndNewlines) == "root:600")
+        let watch = try tool(["watch", "--frames", "1"], base: base).finish()
+        #expect(watch.status == 64)
+        #expect(watch.err.contains("belongs to another user"))
+    }
+
+    @Test("the watch board is private (0700, files 0600) and an interrupted tool leaves no file behind (20 runs)")
+    func watchBoardPrivateAndClean() throws {
+        let base = try sharedScratch("board")
+        defer { _ = try? shell("rm -rf '\(base)'") }
+        let board = "\(base)/mactcp-watch-\(getuid())"
+        for run in 0..<20 {
+            let port = try Tool.freePort()
+            let listen = try tool(["listen", "--once", "--watch", "--port", String(port)], base: base)
+            try waitUntil(timeout: 10, "the tool to listen") { listen.errors.contains("listening on port") }
+            let client = try Peer.connect(port: port)
+            let file = "\(board)/\(listen.pid).status"
+            try waitUntil(timeout: 10, "the status file") { FileManager.default.fileExists(atPath: file) }
+            if run == 0 {
+                #expect(try shell("stat -c %a '\(board)'").trimmingCharacters(in: .whitespacesAndNewlines) == "700")
+                #expect(try shell("stat -c %a '\(file)'").trimmingCharacters(in: .whitespacesAndNewlines) == "600")
+            }
+            usleep(UInt32.random(in: 0..<400_000))  // interrupted at any point of the publishing period
+            listen.send(SIGINT)
+            #expect(try listen.finish().status == 74)
+            client.close()
+            let left = try FileManager.default.contentsOfDirectory(atPath: board)
+            #expect(left.isEmpty, "run \(run) left \(left)")
+        }
+    }
 }
