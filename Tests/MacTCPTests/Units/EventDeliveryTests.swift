@@ -86,4 +86,29 @@ struct EventDeliveryTests {
         #expect(received == [7])
         try waitUntil("the ASR released") { owner == nil && delivery.handler == nil }
     }
+
+    @Test("a waiting .icmpReceived is replaced by the next one, for the ASR and the sequence; every other event is kept, in order")
+    func icmpCoalesced() async throws {
+        try Reactor.start(for: "test")
+        let delivery = EventDelivery<TCPEvent>()
+        let seen = Seen()
+        delivery.handler = seen.handler(blockingFirst: true)
+        let sequence = delivery.sequence(finished: false)
+        delivery.post(.dataArrival, 0)  // the ASR blocks on it; the rest waits behind
+        for detail in 1...10_000 { delivery.post(.icmpReceived, detail) }
+        delivery.post(.urgent, 20_000)
+        for detail in 30_001...30_100 { delivery.post(.icmpReceived, detail) }
+        delivery.post(.closing, 40_000)
+        delivery.finish()
+        seen.gate.signal()
+        // One waiting .icmpReceived at a time, the latest, where the latest came; the others
+        // unchanged.
+        let expected = [0, 20_000, 30_100, 40_000]
+        try waitUntil("the ASR's events") { seen.count == expected.count }
+        usleep(50_000)
+        #expect(seen.details.withLock { $0 } == expected)
+        var received: [Int] = []
+        for await (_, detail) in sequence { received.append(detail) }
+        #expect(received == expected)
+    }
 }
