@@ -20,9 +20,12 @@ struct Listen: ParsableCommand {
             urgent data marked; with --echo it is sent back (urgent data as urgent data). \
             As with MacTCP, a client that arrives while no stream of the pool waits is not \
             served: the kernel may complete its connection, which is then reset (or it is \
-            refused outright). Size --pool for the clients you expect at once. A passive open \
-            that fails is retried with a growing pause (0.1 s to 5 s). SIGINT (Ctrl-C), SIGTERM \
-            and SIGHUP abort the connections being served.
+            refused outright). Size --pool for the clients you expect at once. The port stays \
+            this server's while it runs, even while every stream is busy. A passive open that \
+            fails is retried with a growing pause (0.1 s to 5 s). Idle or vanished clients \
+            hold a stream until --idle-timeout aborts them, or (with --keepalive) until their \
+            keepalive probes go unanswered for the ULP timeout (2 minutes). SIGINT (Ctrl-C), \
+            SIGTERM and SIGHUP abort the connections being served.
 
             \(ExitStatus.help)
             """
@@ -40,6 +43,12 @@ struct Listen: ParsableCommand {
     @Flag(help: "Print the streams' events on standard error.") var events = false
     @Flag(help: "Print events and messages on standard error as JSON lines.") var json = false
     @Flag(help: "Publish the (first) connection's status for `mactcp watch`.") var watch = false
+    @Option(
+        name: .customLong("idle-timeout"), parsing: .unconditional,
+        help: "Abort a connection after this many seconds without data from the client (0: never).")
+    var idleTimeout = Seconds(0)
+    @Flag(help: "TCP keepalive probes on idle connections (after 60 s, then every 10 s), so that a vanished client's ends.")
+    var keepalive = false
 
     func validate() throws {
         if !(1...1024).contains(pool.value) { throw ValidationError("--pool must be 1…1024, not \(pool.value)") }
@@ -133,7 +142,9 @@ struct Listen: ParsableCommand {
     /// The passive open of every stream of the pool (0: the port `stream` already holds).
     private func passiveOpen(_ stream: TCPStream, port: UInt16 = 0) throws {
         let port = port == 0 ? stream.getSockName().port : port
-        try stream.passiveOpen(port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout.value)
+        try stream.passiveOpen(
+            port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout.value,
+            options: TCPOpenOptions(keepalive: keepalive ? TCPKeepalive() : nil))
     }
 
     private func serve(_ stream: TCPStream) throws {
@@ -151,12 +162,17 @@ struct Listen: ParsableCommand {
         let printer = Printer()
         while true {
             do {
-                let received = try stream.receive(timeout: .zero)
+                let received = try stream.receive(timeout: .seconds(idleTimeout.value))
                 printer.show(received, from: name)
                 if echo { try stream.send(received.data, urgent: received.urgent || received.mark) }
             } catch MacTCPError.connectionClosing {
                 complain("[\(name)] the peer has closed the connection")
                 try? stream.close()
+                return
+            } catch MacTCPError.commandTimeout {
+                let seconds = idleTimeout.defaultValueDescription
+                complain("[\(name)] nothing from the peer for \(seconds) s (--idle-timeout): connection aborted")
+                try? stream.abort()
                 return
             } catch {
                 throw failure(for: error, doing: "[\(name)] receive")

@@ -58,6 +58,12 @@ enum SocketOptions {
         if options.dontFragment {
             _ = Sys.setOption(fd, Int32(IPPROTO_IP), Int32(IP_MTU_DISCOVER), Int32(IP_PMTUDISC_DO))
         }
+        if let keepalive = options.keepalive {
+            _ = Sys.setOption(fd, Int32(IPPROTO_TCP), Int32(TCP_KEEPIDLE), Int32(TCPKeepalive.seconds(keepalive.idle)))
+            _ = Sys.setOption(fd, Int32(IPPROTO_TCP), Int32(TCP_KEEPINTVL), Int32(TCPKeepalive.seconds(keepalive.interval)))
+            _ = Sys.setOption(fd, Int32(IPPROTO_TCP), Int32(TCP_KEEPCNT), Int32(keepalive.count))
+            _ = Sys.setOption(fd, Int32(SOL_SOCKET), Int32(SO_KEEPALIVE), 1)
+        }
     }
 
     /// `TCP_USER_TIMEOUT`: the kernel aborts the connection when sent data stays

@@ -50,6 +50,10 @@ public struct TCPOpenOptions: Sendable {
     public var timeToLive: UInt8
     /// Sets Don't Fragment on every segment (and so path-MTU discovery).
     public var dontFragment: Bool
+    /// TCP keepalive probes on an idle connection, so that a peer that vanished (its host
+    /// down, its link gone) ends the connection instead of holding it for ever; nil (the
+    /// default, as MacTCP had none) sends none. See ``TCPKeepalive``.
+    public var keepalive: TCPKeepalive?
 
     /// Creates options; every argument has MacTCP's default.
     ///
@@ -60,13 +64,15 @@ public struct TCPOpenOptions: Sendable {
     ///   - precedence: IP precedence, 0…7.
     ///   - timeToLive: IP time to live; 0 for the system default.
     ///   - dontFragment: Whether to set Don't Fragment.
+    ///   - keepalive: Keepalive probes on an idle connection; nil for none.
     public init(
         ulpTimeout: Duration = .seconds(120),
         ulpAction: ULPAction = .abort,
         typeOfService: TypeOfService = [],
         precedence: UInt8 = 0,
         timeToLive: UInt8 = 0,
-        dontFragment: Bool = false
+        dontFragment: Bool = false,
+        keepalive: TCPKeepalive? = nil
     ) {
         self.ulpTimeout = ulpTimeout
         self.ulpAction = ulpAction
@@ -74,6 +80,7 @@ public struct TCPOpenOptions: Sendable {
         self.precedence = precedence
         self.timeToLive = timeToLive
         self.dontFragment = dontFragment
+        self.keepalive = keepalive
     }
 
     /// Checks the ranges; throws ``MacTCPError/invalidLength`` naming the bad field.
@@ -85,6 +92,7 @@ public struct TCPOpenOptions: Sendable {
                 detail: "options.ulpTimeout must be positive and at most 2147483 seconds, not \(ulpTimeout)"
             )
         }
+        try keepalive?.validate(operation: operation)
         if precedence > 7 {
             throw MacTCPError.invalidLength.with(
                 operation: operation,
@@ -100,5 +108,61 @@ public struct TCPOpenOptions: Sendable {
     /// The ULP timeout in whole milliseconds (at least 1).
     var ulpMilliseconds: Int32 {
         Int32(clamping: max(1, ulpTimeout.wholeNanoseconds / 1_000_000))
+    }
+}
+
+/// TCP keepalive: after ``idle`` without a segment from the peer, a probe every ``interval``;
+/// after ``count`` probes without an answer the connection ends with
+/// ``TCPTerminationReason/networkFailure`` (a blocked call gets
+/// ``MacTCPError/connectionTerminated``).
+///
+/// With ``ULPAction/abort`` the ULP timeout bounds the probing instead of the count (Linux's
+/// `TCP_USER_TIMEOUT` governs keepalive too): the connection ends once a probe is out and the
+/// peer has not been heard from for the ULP timeout, as ``TCPTerminationReason/ulpTimeout``.
+/// The kernel counts in whole seconds: each duration is rounded up to one.
+///
+/// MacTCP had no keepalive; this is the Linux mechanism (`SO_KEEPALIVE`, `TCP_KEEPIDLE`,
+/// `TCP_KEEPINTVL`, `TCP_KEEPCNT`).
+public struct TCPKeepalive: Sendable, Equatable {
+    /// How long the connection may be idle before the first probe, 1 s … 32,767 s.
+    public var idle: Duration
+    /// The time between probes, 1 s … 32,767 s.
+    public var interval: Duration
+    /// Unanswered probes before the connection ends, 1 … 127.
+    public var count: Int
+
+    /// Creates keepalive settings.
+    ///
+    /// - Parameters:
+    ///   - idle: Idle time before the first probe (default 60 s).
+    ///   - interval: Time between probes (default 10 s).
+    ///   - count: Unanswered probes that end the connection (default 6).
+    public init(idle: Duration = .seconds(60), interval: Duration = .seconds(10), count: Int = 6) {
+        self.idle = idle
+        self.interval = interval
+        self.count = count
+    }
+
+    private static let longest: Int64 = 32_767
+
+    /// The duration in whole seconds, rounded up.
+    static func seconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds + (attoseconds > 0 ? 1 : 0)
+    }
+
+    func validate(operation: String) throws(MacTCPError) {
+        for (name, value) in [("idle", idle), ("interval", interval)] {
+            let seconds = Self.seconds(value)
+            if value <= .zero || seconds > Self.longest {
+                throw MacTCPError.invalidLength.with(
+                    operation: operation,
+                    detail: "options.keepalive.\(name) must be more than 0 and at most \(Self.longest) seconds, not \(value)")
+            }
+        }
+        if !(1...127).contains(count) {
+            throw MacTCPError.invalidLength.with(
+                operation: operation, detail: "options.keepalive.count must be 1…127, not \(count)")
+        }
     }
 }

@@ -145,6 +145,27 @@ struct CLIByteStreamTests {
         #expect(err.contains("connectionTerminated"))
     }
 
+    @Test("listen --idle-timeout aborts a client that sends nothing, and the stream serves the next one")
+    func idleTimeout() throws {
+        let port = try Tool.freePort()
+        let server = try Tool.start(["listen", "--port", String(port), "--pool", "1", "--idle-timeout", "0.5"])
+        try waitUntil(timeout: 10, "the server") { server.errors.contains("listening on port") }
+        let idle = try Peer.connect(port: port)
+        let start = Clock.now
+        #expect(throws: Peer.ReceiveFailure.self) { _ = try idle.receiveToEnd(timeout: 10) }
+        #expect(Clock.now - start >= 0.4)
+        var next: Peer?
+        try waitUntil(timeout: 10, "the stream waiting again") {
+            next = try? Peer.connect(port: port, timeout: 1)
+            return next != nil
+        }
+        try #require(next).send("after")
+        try waitUntil(timeout: 10, "the next client served") { server.output.contains("after") }
+        server.send(SIGTERM)
+        let result = try server.finish()
+        #expect(result.err.contains("--idle-timeout"), "stderr: \(result.err)")
+    }
+
     @Test("an interrupted connect aborts too: the peer gets a reset", arguments: [SIGTERM, SIGHUP])
     func interruptedConnect(signal: Int32) throws {
         let listener = try Peer.listener()

@@ -191,6 +191,27 @@ struct FaultTests {
         return (stream, try listener.accept(timeout: 10))
     }
 
+    @Test("keepalive on an idle connection whose path vanishes: .terminate(networkFailure) after the probes, not never")
+    func keepaliveFindsVanishedPeer() throws {
+        let link = try LossyLink()
+        defer { link.tearDown() }
+        let log = EventLog()
+        let keepalive = TCPKeepalive(idle: .seconds(1), interval: .seconds(1), count: 2)
+        let (stream, peer) = try connect(link, options: TCPOpenOptions(ulpAction: .report, keepalive: keepalive), log: log)
+        defer { peer.close() }
+        try stream.send("hello")
+        #expect(try peer.receive(exactly: 5) == Array("hello".utf8))
+        usleep(300_000)
+        link.cut()
+        let cutAt = Clock.now
+        try log.wait(for: .terminate, timeout: 15)
+        let elapsed = Clock.now - cutAt
+        print("keepalive: terminated \(String(format: "%.2f", elapsed)) s after the cut (idle 1 s, 2 probes 1 s apart)")
+        #expect(elapsed >= 1.5, "terminated after \(elapsed) s, before the probes could have gone unanswered")
+        #expect(log.details(.terminate) == [TCPTerminationReason.networkFailure.rawValue])
+        expectMacTCPError(.connectionTerminated) { _ = try stream.receive(timeout: 1) }
+    }
+
     @Test(
         "the path drops everything both ways, ULP action abort: .terminate(ulpTimeout) once, after the ULP timeout (not before, not the minutes retransmissions take)"
     )

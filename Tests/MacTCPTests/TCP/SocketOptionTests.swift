@@ -76,4 +76,29 @@ struct SocketOptionTests {
             #expect(Self.option(fd, Int32(IPPROTO_TCP), Int32(TCP_USER_TIMEOUT)) == 0)
         }
     }
+
+    @Test("keepalive is off by default; asked for, SO_KEEPALIVE with its idle time, interval and count in whole seconds")
+    func keepalive() throws {
+        let plain = try activePair()
+        let plainFD = try #require(Self.descriptor(of: plain.stream))
+        #expect(Self.option(plainFD, Int32(SOL_SOCKET), Int32(SO_KEEPALIVE)) == 0)
+        let options = TCPOpenOptions(keepalive: TCPKeepalive(idle: .milliseconds(2500), interval: .seconds(3), count: 4))
+        for pair in [try activePair(options: options), try passivePair(options: options)] {
+            let fd = try #require(Self.descriptor(of: pair.stream))
+            #expect(Self.option(fd, Int32(SOL_SOCKET), Int32(SO_KEEPALIVE)) == 1)
+            #expect(Self.option(fd, Int32(IPPROTO_TCP), Int32(TCP_KEEPIDLE)) == 3)
+            #expect(Self.option(fd, Int32(IPPROTO_TCP), Int32(TCP_KEEPINTVL)) == 3)
+            #expect(Self.option(fd, Int32(IPPROTO_TCP), Int32(TCP_KEEPCNT)) == 4)
+        }
+        let stream = try TCPStream()
+        for bad in [
+            TCPKeepalive(idle: .zero), TCPKeepalive(interval: .seconds(-1)), TCPKeepalive(idle: .seconds(32_768)),
+            TCPKeepalive(count: 0), TCPKeepalive(count: 128),
+        ] {
+            expectMacTCPError(.invalidLength) {
+                try stream.activeOpen(host: IPv4.loopback, remotePort: 9, options: TCPOpenOptions(keepalive: bad))
+            }
+            expectMacTCPError(.invalidLength) { try stream.passiveOpen(options: TCPOpenOptions(keepalive: bad)) }
+        }
+    }
 }
