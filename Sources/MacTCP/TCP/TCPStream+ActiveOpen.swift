@@ -170,7 +170,10 @@ extension TCPStream {
             if observation.socketError != 0 { return -Int(observation.socketError) }
             let state = Sys.tcpState(fd)
             if state == KernelTCPState.established.rawValue || state == KernelTCPState.closeWait.rawValue { return 0 }
-            return state == KernelTCPState.synSent.rawValue ? SyscallErrors.inProgress : -Int(ECONNRESET)
+            if state == KernelTCPState.synSent.rawValue { return SyscallErrors.inProgress }
+            // The connect failed on an ICMP error whose queue entry, read just now, took the
+            // socket's pending error with it: that entry's errno is the reason.
+            return -Int(observation.icmpErrno != 0 ? observation.icmpErrno : ECONNRESET)
         } ?? -Int(EBADF)
     }
 

@@ -24,6 +24,9 @@ extension TCPStream: ReactorHandler {
         var urgentPending = false
         var acks: [UInt32] = []
         var icmp: [ICMPMessageType] = []
+        /// The errno of the last ICMP error queued: reading the queue clears the socket's
+        /// pending error when it held the same report.
+        var icmpErrno: Int32 = 0
     }
 
     func handle(events: UInt32) {
@@ -96,6 +99,7 @@ extension TCPStream: ReactorHandler {
                 if let type = ICMPMessageType(icmpType: entry.icmp_type, code: entry.icmp_code) {
                     observation.icmp.append(type)
                 }
+                observation.icmpErrno = entry.err
             default:
                 break
             }
