@@ -7,7 +7,9 @@ extension TCPStream {
     /// Several streams may passive-open the same port at the same time: each takes exactly
     /// one incoming connection, in the order the streams called `passiveOpen` (the first
     /// waiting stream whose filter matches gets the next connection). While no stream waits
-    /// on a port, nothing listens there and clients are refused. Use ``wait()-6ptai`` or
+    /// on a port, nothing listens there and clients are refused; the port stays bound to this
+    /// process until the stream is released (or passive-opens another port), so another local
+    /// user cannot take it between two passive opens. Use ``wait()-6ptai`` or
     /// ``isDone`` to learn when the connection has arrived; the ASR also gets
     /// ``TCPEvent/passiveOpenDone`` with detail 0 or the failure's code. ``getSockName()``
     /// gives the local address and real port as soon as this returns.

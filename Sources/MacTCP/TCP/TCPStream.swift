@@ -122,7 +122,11 @@ public final class TCPStream: Sendable {
     ///
     /// It runs on one of the library's event threads, never on the thread that made a call and
     /// never on the thread that watches the sockets; one stream's events arrive in order, one at
-    /// a time, and none is dropped. Any stream call, blocking ones included, may be made from
+    /// a time, and none is dropped, with one exception made for floods: an
+    /// ``TCPEvent/icmpReceived`` still waiting to be delivered is replaced by the next one (a
+    /// remote host can send ICMP errors without limit), so at most one waits, with the latest
+    /// detail. The event sequence (``events``) follows the same rule. Any stream call, blocking
+    /// ones included, may be made from
     /// it: while routines block, more event threads start, so other streams' events still come
     /// (a few milliseconds later), up to 256 threads; routines that block waiting for events of
     /// other streams must not be more than that. The event threads block the application's

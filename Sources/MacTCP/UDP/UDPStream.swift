@@ -105,7 +105,9 @@ public final class UDPStream: Sendable {
     /// The asynchronous service routine: called with ``UDPEvent/dataArrival`` (detail 0) or
     /// ``UDPEvent/icmpReceived`` (detail: the ICMP type in MacTCP's numbering). It runs on one
     /// of the library's event threads (see ``TCPStream/asr``), never on the caller's thread or
-    /// the reactor's; events arrive in order, one at a time, and none is dropped.
+    /// the reactor's; events arrive in order, one at a time, and none is dropped, except that an
+    /// ``UDPEvent/icmpReceived`` still waiting is replaced by the next one (so an ICMP flood
+    /// keeps one waiting event; ``lastICMPReport`` has the latest report).
     ///
     /// The corresponding MacTCP field is the `notifyProc` of `UDPCreate`; in Python, `asr`.
     public var asr: (@Sendable (UDPEvent, Int) -> Void)? {
