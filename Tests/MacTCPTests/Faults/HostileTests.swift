@@ -82,6 +82,26 @@ struct HostileTests {
         #expect(try anyone.finish(timeout: 20).out.hasPrefix("TAKEN"))
     }
 
+    @Test("with no connection at all (both passive opens timed out), the port stays held until the last of its streams is released")
+    func heldWithoutConnections() throws {
+        let first = try TCPStream()
+        let second = try TCPStream()
+        try first.passiveOpen(port: 0, timeout: .milliseconds(100))
+        let port = first.getSockName().port
+        try second.passiveOpen(port: port, timeout: .milliseconds(100))
+        expectMacTCPError(.commandTimeout) { try first.wait() }
+        expectMacTCPError(.commandTimeout) { try second.wait() }
+        #expect(throws: Peer.ConnectFailure.self) { _ = try Peer.connect(port: port) }
+        let attempt = try OtherUser.run(OtherUser.portTakeover(port, seconds: 0.5))
+        #expect(try attempt.finish(timeout: 20).out.hasPrefix("REFUSED"))
+        first.release()
+        let again = try OtherUser.run(OtherUser.portTakeover(port, seconds: 0.5))
+        #expect(try again.finish(timeout: 20).out.hasPrefix("REFUSED"), "the second stream still holds the port")
+        second.release()
+        let free = try OtherUser.run(OtherUser.portTakeover(port, seconds: 2))
+        #expect(try free.finish(timeout: 20).out.hasPrefix("TAKEN"))
+    }
+
     @Test("a parked port is listened on again while its earlier connections are in TIME-WAIT, and after its last release")
     func timeWaitDoesNotBlock() throws {
         let stream = try TCPStream()
