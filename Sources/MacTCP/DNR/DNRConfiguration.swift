@@ -1,0 +1,169 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+/// Where and how the resolver asks: the name servers, the search list and the options, read
+/// from `/etc/resolv.conf` as glibc reads it.
+///
+/// The rules, glibc's (`resolv.conf(5)`) where it has one:
+/// - `nameserver ADDRESS`: the first three count (IPv4 or IPv6, a scope after `%` kept); with
+///   none, `127.0.0.1` and `::1`, as glibc and Go do.
+/// - `search DOMAIN…` and `domain DOMAIN`: the last such line wins; `search --` (or `.`)
+///   means no search list. `LOCALDOMAIN` in the environment replaces it.
+/// - `options …`: `ndots:n` (default 1, at most 15), `timeout:n` (seconds, default 5, at most
+///   30), `attempts:n` (default 2, at most 5), `rotate`, `use-vc` (TCP only), `edns0`,
+///   `single-request`, `single-request-reopen`, `no-aaaa`, `trust-ad`, `no-reload`; an
+///   unknown or malformed option is ignored. `RES_OPTIONS` in the environment is read after
+///   the file's, so its options win.
+/// - `#` and `;` start comments; a line is a keyword and its values separated by blanks.
+struct DNRConfiguration: Sendable, Equatable {
+    var nameServers: [String]
+    var searchDomains: [String]
+    var ndots: Int
+    var timeout: Duration
+    var attempts: Int
+    var rotate: Bool
+    var useTCP: Bool
+    var edns: Bool
+    var randomizeCase: Bool
+    /// `single-request`: A and AAAA asked one after the other, not at once.
+    var singleRequest = false
+    /// `single-request-reopen`: and the second from a new socket.
+    var singleRequestReopen = false
+    /// `no-aaaa`: AAAA queries are not sent.
+    var noAAAA = false
+    /// `trust-ad`: the AD bit is set in queries.
+    var trustAD = false
+    /// `no-reload`: the files are not read again when they change.
+    var noReload = false
+
+    static let defaultServers = ["127.0.0.1", "::1"]
+    static let maximumServers = 3
+
+    init(
+        nameServers: [String] = DNRConfiguration.defaultServers,
+        searchDomains: [String] = [],
+        ndots: Int = 1,
+        timeout: Duration = .seconds(5),
+        attempts: Int = 2,
+        rotate: Bool = false,
+        useTCP: Bool = false,
+        edns: Bool = true,
+        randomizeCase: Bool = false
+    ) {
+        self.nameServers = nameServers
+        self.searchDomains = searchDomains
+        self.ndots = ndots
+        self.timeout = timeout
+        self.attempts = attempts
+        self.rotate = rotate
+        self.useTCP = useTCP
+        self.edns = edns
+        self.randomizeCase = randomizeCase
+    }
+
+    /// The configuration a `resolv.conf` text gives, then `LOCALDOMAIN` and `RES_OPTIONS`
+    /// from `environment` (nil or empty: not set).
+    static func parse(resolvConf text: String, environment: [String: String] = [:]) -> DNRConfiguration {
+        var configuration = DNRConfiguration(nameServers: [])
+        // glibc leaves EDNS0 off unless asked; the resolver asks by default (RFC 6891's 1,232
+        // bytes, as the DNS flag day of 2020 settled), and `edns0` keeps it on.
+        for rawLine in text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+            let line = rawLine.prefix { $0 != "#" && $0 != ";" }
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
+            guard let keyword = words.first else { continue }
+            let values = Array(words.dropFirst())
+            switch keyword {
+            case "nameserver":
+                if let server = values.first, configuration.nameServers.count < maximumServers, isAddress(server) {
+                    configuration.nameServers.append(server)
+                }
+            case "search":
+                configuration.searchDomains = searchList(values)
+            case "domain":
+                configuration.searchDomains = searchList(Array(values.prefix(1)))
+            case "options":
+                configuration.apply(options: values)
+            default:
+                continue
+            }
+        }
+        if configuration.nameServers.isEmpty { configuration.nameServers = defaultServers }
+        if let local = environment["LOCALDOMAIN"], !local.isEmpty {
+            configuration.searchDomains = searchList(local.split(separator: " ").map(String.init))
+        }
+        if let options = environment["RES_OPTIONS"], !options.isEmpty {
+            configuration.apply(options: options.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init))
+        }
+        return configuration
+    }
+
+    /// A search list's domains without trailing dots; `--` or `.` alone means none.
+    private static func searchList(_ values: [String]) -> [String] {
+        if values == ["--"] || values == ["."] { return [] }
+        return values.compactMap { value in
+            let domain = value.hasSuffix(".") ? String(value.dropLast()) : value
+            return domain.isEmpty || DNSName(domain) == nil ? nil : domain
+        }
+    }
+
+    private mutating func apply(options: [String]) {
+        for option in options {
+            let (name, value) = Self.split(option)
+            switch (name, value) {
+            case ("ndots", let value?): ndots = min(value, 15)
+            case ("timeout", let value?): timeout = .seconds(min(max(value, 1), 30))
+            case ("attempts", let value?): attempts = min(max(value, 1), 5)
+            case ("rotate", nil): rotate = true
+            case ("use-vc", nil): useTCP = true
+            case ("edns0", nil): edns = true
+            case ("single-request", nil): singleRequest = true
+            case ("single-request-reopen", nil): singleRequestReopen = true
+            case ("no-aaaa", nil): noAAAA = true
+            case ("trust-ad", nil): trustAD = true
+            case ("no-reload", nil): noReload = true
+            default: continue
+            }
+        }
+    }
+
+    /// `name:value` with a non-negative decimal value, or a bare name (value nil). A
+    /// malformed value makes the option unknown.
+    private static func split(_ option: String) -> (String, Int?) {
+        guard let colon = option.firstIndex(of: ":") else { return (option, nil) }
+        let name = String(option[..<colon])
+        guard let value = Int(option[option.index(after: colon)...]), value >= 0 else { return ("", nil) }
+        return (name, value)
+    }
+
+    /// Whether `text` is an IPv4 dotted quad or an IPv6 address (with an optional `%scope`),
+    /// as `nameserver` lines give them.
+    static func isAddress(_ text: String) -> Bool {
+        if IPv4.address(text) != nil { return true }
+        let address = text.split(separator: "%", maxSplits: 1).first.map(String.init) ?? text
+        return isIPv6(address)
+    }
+
+    /// RFC 4291 text: eight groups of 1–4 hex digits, one `::` standing for one or more zero
+    /// groups, an IPv4 dotted quad allowed as the last 32 bits.
+    private static func isIPv6(_ text: String) -> Bool {
+        guard text.contains(":"), text.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
+        let gaps = text.ranges(of: "::")
+        guard gaps.count <= 1 else { return false }
+        let halves = gaps.first.map { [String(text[..<$0.lowerBound]), String(text[$0.upperBound...])] } ?? [text]
+        var groups = 0
+        for (index, half) in halves.enumerated() where !half.isEmpty {
+            let parts = half.split(separator: ":", omittingEmptySubsequences: false)
+            for (position, part) in parts.enumerated() {
+                let isLast = index == halves.count - 1 && position == parts.count - 1
+                if isLast, part.contains(".") {
+                    guard IPv4.address(String(part)) != nil else { return false }
+                    groups += 2
+                } else {
+                    guard (1...4).contains(part.count), part.allSatisfy(\.isHexDigit) else { return false }
+                    groups += 1
+                }
+            }
+        }
+        return halves.count == 2 ? groups <= 7 : groups == 8
+    }
+}
