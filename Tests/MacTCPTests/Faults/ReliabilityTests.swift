@@ -92,6 +92,32 @@ struct ReliabilityTests {
         }
     }
 
+    @Test("opens that fail (port in use, refused) close every socket they made")
+    func failedOpensLeakNothing() async {
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try failedOpensInChild()
+                } catch {
+                    exit(9)
+                }
+            }
+        }
+    }
+
+    @Test("out of descriptors when a client comes: the reactor tries the accept again, and the client is taken once one is free")
+    func acceptRetriedAfterEMFILE() async {
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try acceptRetryInChild()
+                } catch {
+                    exit(9)
+                }
+            }
+        }
+    }
+
     @Test("100,000 open/send/abort/close/release cycles leak no descriptor and no memory")
     func cycles() async {
         // In a process of its own: the descriptor count is process-wide.
@@ -389,4 +415,67 @@ func residentKiB() -> Int {
     let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
     let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
     return Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first ?? "") ?? 0
+}
+
+/// The body of the failed-opens test, in a child process: exits 7 when the sockets open
+/// after 300 failed passive opens, 300 failed active opens from a port in use and 300 refused
+/// connects are not those open before.
+func failedOpensInChild() throws {
+    exitAfter(seconds: 60)
+    let holder = try Peer.listener()
+    let taken = holder.localPort
+    try UDPStream().release()  // the reactor's own descriptors exist before the count
+    let before = openSocketCount()
+    let stream = try TCPStream()
+    for _ in 0..<300 {
+        expectMacTCPError(.duplicateSocket) { try stream.passiveOpen(port: taken) }
+        expectMacTCPError(.duplicateSocket) {
+            try stream.activeOpen(localPort: taken, host: IPv4.loopback, remotePort: taken, timeout: 5)
+        }
+        expectMacTCPError(.openFailed) { try stream.activeOpen(host: IPv4.loopback, remotePort: 1, timeout: 5) }
+    }
+    stream.release()
+    var after = openSocketCount()
+    for _ in 0..<50 where after != before {
+        usleep(100_000)
+        after = openSocketCount()
+    }
+    if after != before { exit(7) }
+}
+
+/// The body of the accept-retry test, in a child process: exits 3 when the descriptors
+/// cannot be used up, 7 when the client was not taken within 5 s of a descriptor coming free.
+func acceptRetryInChild() throws {
+    exitAfter(seconds: 60)
+    let arrived = DispatchSemaphore(value: 0)
+    let stream = try TCPStream()
+    stream.asr = { event, _ in if event == .passiveOpenDone { arrived.signal() } }  // the reactor accepts
+    try stream.passiveOpen(port: 0, timeout: 30)
+    let port = stream.getSockName().port
+    // The client's socket first; then every descriptor left is used up.
+    let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue), 0)
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    limit.rlim_cur = min(limit.rlim_cur, 4096)
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    var spare: [Int32] = []
+    while true {
+        let fd = dup(0)
+        if fd < 0 { break }
+        spare.append(fd)
+    }
+    if spare.count < 10 || errno != EMFILE { exit(3) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = IPv4.loopback.bigEndian
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    // The handshake completes in the kernel; the reactor's accept fails with EMFILE.
+    usleep(500_000)
+    for fd in spare.suffix(5) { close(fd) }
+    if arrived.wait(timeout: .now() + 5) != .success { exit(7) }
+    close(client)
+    stream.release()
 }
