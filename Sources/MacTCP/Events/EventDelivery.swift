@@ -144,14 +144,14 @@ final class DeliveryMailbox: LockedBuffer<DeliveryListeners>, DeliveryPool.Mailb
 
     /// The event sequence's next event, waiting for it; nil once the sequence has ended.
     func nextForSequence() async -> (Int, Int)? {
-        await withCheckedContinuation { (consumer: DeliveryListeners.Consumer) in
+        await withCheckedContinuation { (continuation: CheckedContinuation<(Int, Int)?, Never>) in
             let ready = withLock { listeners -> (Int, Int)?? in
                 if case .event(let raw, let detail)? = listeners.sequenceQueue.next() { return .some((raw, detail)) }
                 if listeners.sequenceFinished { return .some(nil) }
-                listeners.sequenceConsumer = consumer
+                listeners.sequenceConsumer = DeliveryListeners.Consumer(continuation)
                 return nil
             }
-            if let ready { consumer.resume(returning: ready) }
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 
@@ -174,8 +174,14 @@ final class DeliveryMailbox: LockedBuffer<DeliveryListeners>, DeliveryPool.Mailb
 /// kept as their raw values and the sequence as an object.
 struct DeliveryListeners {
     typealias RawHandler = RawEventHandler
-    /// The event sequence's consumer, waiting for its next event.
-    typealias Consumer = CheckedContinuation<(Int, Int)?, Never>
+    /// The event sequence's consumer, waiting for its next event. A class: a continuation
+    /// kept in the struct would make every stream's mailbox pay for the concurrency
+    /// library's resilient layout (copied and destroyed through its metadata).
+    final class Consumer {
+        private let continuation: CheckedContinuation<(Int, Int)?, Never>
+        init(_ continuation: CheckedContinuation<(Int, Int)?, Never>) { self.continuation = continuation }
+        func resume(returning value: (Int, Int)?) { continuation.resume(returning: value) }
+    }
 
     enum Pending {
         /// An event's raw value and its detail.
