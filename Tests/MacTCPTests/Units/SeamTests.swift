@@ -189,4 +189,32 @@ struct SeamTests {
         #expect(rest == Array(700..<1000))  // 1000…1099 were removed
         #expect(queue.isEmpty && queue.watched == 0)
     }
+
+    @Test("Descriptor: closed by the last of its users after retire(), never under one still using it, never twice")
+    func descriptorLifetime() throws {
+        let ends = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+        defer { ends.deallocate() }
+        #expect(Glibc.pipe(ends) == 0)
+        defer { Glibc.close(ends[1]) }
+        let fd = ends[0]
+        let descriptor = Descriptor(fd)
+        let outcome = descriptor.withDescriptor { outer -> Bool in
+            descriptor.withDescriptor { _ in descriptor.retire() }
+            // Retired while two users held it; one is left: still open.
+            return fcntl(outer, F_GETFD) >= 0
+        }
+        #expect(outcome == true)
+        #expect(fcntl(fd, F_GETFD) < 0 && errno == EBADF)  // the last user closed it
+        #expect(descriptor.isRetired)
+        #expect(descriptor.withDescriptor { _ in true } == nil)  // no new user after retire()
+        // A retire() without users closes at once, and a second one does nothing.
+        let other = try #require(Optional(dup(ends[1])))
+        let unused = Descriptor(other)
+        unused.retire()
+        #expect(fcntl(other, F_GETFD) < 0)
+        let reused = dup(ends[1])  // most likely the same number again
+        unused.retire()
+        #expect(fcntl(reused, F_GETFD) >= 0, "a second retire() closed a descriptor it no longer owned")
+        Glibc.close(reused)
+    }
 }
