@@ -174,10 +174,12 @@ final class Listener: ReactorHandler {
                     } ?? nil
                 guard let accepted else {
                     // Out of descriptors or memory: the reactor's edge is gone, so it tries
-                    // again shortly. (A caller's look leaves the connection queued for the
-                    // next look.)
-                    let refused = failure != 0 && failure != EAGAIN && failure != EWOULDBLOCK
-                    return fromReactor && refused && !descriptor.isRetired ? .retryLater : .stop
+                    // again shortly, while the listener is still armed. (A caller's look
+                    // leaves the connection queued for the next look; a parked or closed
+                    // listener refuses with EINVAL, and nothing is tried again.)
+                    let short = SyscallErrors.isResourceShortage(failure)
+                    let registered = registration.withLock { $0 != nil }
+                    return fromReactor && short && registered && !descriptor.isRetired ? .retryLater : .stop
                 }
                 acceptedSoFar += 1
                 var taken: UInt64?
