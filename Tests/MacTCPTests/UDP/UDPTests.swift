@@ -57,6 +57,12 @@ struct UDPTests {
         #expect(Clock.now - start >= 0.14)
         expectMacTCPError(.commandTimeout) { _ = try stream.read(timeout: 0.05) }
         expectMacTCPError(.invalidLength) { _ = try stream.read(timeout: -1) }
+        // The message speaks of the seconds given, not of a Duration made of them.
+        do {
+            _ = try stream.read(timeout: -1.5)
+        } catch let error as MacTCPError {
+            #expect(error.detail?.contains("finite number of seconds") == true && error.detail?.contains("-1.5") == true, "\(error)")
+        }
         expectMacTCPError(.invalidLength) { _ = try stream.read(timeout: .nan) }
         let waiting = Background { try stream.read(timeout: .zero) }
         usleep(200_000)
