@@ -22,6 +22,20 @@ struct ASRThreadTests {
         }
     }
 
+    @Test("the first events start ASR threads at once: no stall monitor is needed while they keep up")
+    func workersStartAtOnce() async {
+        // In a process of its own: it reads the process's thread names.
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try workersInChild()
+                } catch {
+                    exit(9)
+                }
+            }
+        }
+    }
+
     @Test("ASRs blocked on one another's events all finish: blocked ASRs do not stop the other streams' events")
     func blockedASRsDoNotStopOthers() throws {
         // Eight ASRs block until a ninth stream's ASR opens the gate. The ninth event can only
@@ -114,4 +128,29 @@ func burstInChild(streams count: Int) throws {
     }
     for stream in streams { stream.release() }
     _ = peers
+}
+
+/// The body of the worker test, in a child process: exits 3 when the events did not arrive,
+/// 4 when no ASR thread ran them, 5 when the stall monitor had to start (it starts threads
+/// only when the running ones fall behind for 5 ms).
+func workersInChild() throws {
+    exitAfter(seconds: 30)
+    func threadNames() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []).compactMap {
+            try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+    let arrived = DispatchSemaphore(value: 0)
+    let streams = try (0..<2).map { _ in try UDPStream() }
+    for stream in streams { stream.asr = { _, _ in arrived.signal() } }
+    let peer = try UDPPeer()
+    for stream in streams { try peer.send([1], to: stream.port) }
+    for _ in streams where arrived.wait(timeout: .now() + 10) != .success { exit(3) }
+    let names = threadNames()
+    if !names.contains("MacTCP ASR") { exit(4) }
+    if names.contains("MacTCP ASR mon") {
+        Issue.record("threads: \(names)")
+        exit(5)
+    }
+    for stream in streams { stream.release() }
 }
