@@ -116,10 +116,10 @@ final class Resolver: Sendable {
             for server in servers {
                 let query = DNSMessage.query(id: 0, name: name, type: type, udpSize: configuration.edns ? 1232 : nil)
                 let deadline = Deadline(timeout: configuration.timeout)
-                let where_ = "\(IPv4.string(server.host)):\(server.port)"
+                let place = "\(IPv4.string(server.host)):\(server.port)"
                 switch DNSExchange.ask(query, server: server, deadline: deadline, tcpOnly: configuration.useTCP) {
                 case .failure(let failure):
-                    tried.append("\(where_) (attempt \(attempt + 1)): \(failure)")
+                    tried.append("\(place) (attempt \(attempt + 1)): \(failure)")
                 case .success(let message):
                     answered = true
                     switch message.extendedResponseCode {
@@ -127,7 +127,7 @@ final class Resolver: Sendable {
                         return conclude(message, name: name, type: type, key: key, operation: operation)
                     default:
                         // SERVFAIL, REFUSED, NOTIMP, FORMERR: the next server is asked.
-                        tried.append("\(where_): response code \(message.extendedResponseCode)")
+                        tried.append("\(place): response code \(message.extendedResponseCode)")
                     }
                 }
             }

@@ -25,7 +25,8 @@ final class TestDNSServer: Sendable {
                 "/usr/sbin/dnsmasq",
                 [
                     "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file=", "--user=root",
-                    "--bind-interfaces", "--listen-address=127.0.0.1", "--port=\(port)", "--local=/test/", "--log-facility=-", "--local-ttl=300",
+                    "--bind-interfaces", "--listen-address=127.0.0.1", "--port=\(port)", "--local=/test/", "--log-facility=-",
+                    "--local-ttl=300",
                 ] + records)
             // Ready once it answers: ask it for a name it must not know.
             let probe = DNSMessage.query(id: 1, name: DNSName("probe.test")!, type: .a, udpSize: nil)

@@ -88,7 +88,7 @@ struct ResolverTests {
         let resolver = Resolver(configuration: configuration([]), hosts: ["db.test": ["10.9.9.9"]])
         let local = try resolver.resolve("db.localhost", type: .a, operation: "strToAddr").get()
         #expect(local.withoutPacket && local.records.map(\.data) == [.a(IPv4.loopback)])
-        #expect(try resolver.resolve("db", type: .a, operation: "strToAddr").get().records.map(\.data) == [.a(0x0A09_0909)])
+        #expect(try resolver.resolve("DB", type: .a, operation: "strToAddr").get().records.map(\.data) == [.a(0x0A09_0909)])
         for name in ["x.invalid", "hidden.onion"] {
             guard case .failure(let error) = try resolver.resolve(name, type: .a, operation: "strToAddr") else {
                 Issue.record("\(name) resolved")
