@@ -283,5 +283,18 @@ struct DriverTests {
         #expect(after.statistics.tcpOctetsInDup == nil)
         let snmp = try Self.shell("awk '/^Tcp:/ {n++} /^Tcp:/ && n==2 {print $6}' /proc/net/snmp")
         #expect(Int(snmp)! >= after.statistics.tcpConnAttempts)
+        // Each counter is the kernel's own: between two readings of /proc/net/snmp (other
+        // tests open connections meanwhile), ActiveOpens, PassiveOpens, AttemptFails.
+        func counters() throws -> [Int] {
+            try Self.shell("awk '/^Tcp:/ {n++} /^Tcp:/ && n==2 {print $6, $7, $8}' /proc/net/snmp").split(separator: " ").compactMap {
+                Int($0)
+            }
+        }
+        let low = try counters()
+        let info = try MacTCPDriver.globalInfo().statistics
+        let high = try counters()
+        #expect((low[0]...high[0]).contains(info.tcpConnAttempts))
+        #expect((low[1]...high[1]).contains(info.tcpConnAccepted))
+        #expect((low[0] - high[2]...high[0] - low[2]).contains(info.tcpConnOpened))
     }
 }
