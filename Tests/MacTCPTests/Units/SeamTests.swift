@@ -86,6 +86,10 @@ struct SeamTests {
         #expect(!later.hasPassed)
         let remaining = later.remaining ?? .zero
         #expect(remaining > .seconds(9) && remaining <= .seconds(10))
+        let quarter = Deadline(milliseconds: 250)
+        let left = quarter.remaining ?? .zero
+        #expect(left > .milliseconds(200) && left <= .milliseconds(250), "\(left)")
+        #expect((200...250).contains(quarter.pollMilliseconds))
         let past = Deadline(milliseconds: 0)
         #expect(past.hasPassed)
         #expect(past.pollMilliseconds == 0)
