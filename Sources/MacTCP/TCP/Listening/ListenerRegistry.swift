@@ -3,9 +3,10 @@
 
 // The listening policy of passive opens: one listening socket per local port, shared by every
 // stream that waits on it, handed to the waiting streams in order, not listening when none
-// waits (MacTCP's rule) and kept bound while the process holds the port. This file is the policy; `Listener.swift` the listening socket itself,
-// `WaiterQueue` the streams waiting on one port, and `PortTable` indexes the listeners by port.
-// It calls the system layer and the reactor; the passive open in `TCP/` is its only user.
+// waits (MacTCP's rule) and kept bound while the process holds the port. This file is the
+// policy; `Listener.swift` the listening socket itself, `WaiterQueue` the streams waiting on
+// one port, and `PortTable` indexes the listeners by port. It calls the system layer and the
+// reactor; the passive open in `TCP/` is its only user.
 
 import Synchronization
 
@@ -98,8 +99,8 @@ final class ListenerRegistry: Sendable {
         /// No stream waits any more and the listener is being closed: a new passive open on
         /// the port waits until it is gone (its bind would fail while the socket exists).
         @exclusivity(unchecked) var closing = false
-        /// The streams that hold the port (see ``hold(_:releasing:)``): while one does, the
-        /// listener is parked rather than closed when no stream waits.
+        /// The streams that hold the port (a passive open holds it, ``release(_:)`` lets it
+        /// go): while one does, the listener is parked rather than closed when no stream waits.
         @exclusivity(unchecked) var holders: Int
         /// No stream waits and the listener is parked: bound, not listening.
         @exclusivity(unchecked) var parked = false
@@ -207,7 +208,8 @@ final class ListenerRegistry: Sendable {
         if let closing { close(closing) }
     }
 
-    /// Removes a waiting stream; closes the listener if nobody else waits.
+    /// Removes a waiting stream; when nobody else waits, parks the listener (or closes it if
+    /// no stream holds the port any more).
     func cancel(_ ticket: Ticket) {
         let closing = table.withLock { table -> Listener? in
             guard let entry = table.entries[ticket.port], !entry.closing else { return nil }
