@@ -93,6 +93,7 @@ struct DNSMessageTests {
             response(answers: 1, [0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 5, 10, 0, 0, 1]),  // A of 5 bytes claimed, 4 there
             response(answers: 1, [0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 3, 10, 0, 0]),  // A of 3 bytes
             response(answers: 1, [0, 0, 15, 0, 1, 0, 0, 0, 60, 0, 4, 0, 10, 1, 97]),  // MX name runs past its data
+            response(answers: 1, [0, 0, 5, 0, 1, 0, 0, 0, 60, 0, 4, 1, 97, 0, 0x99]),  // CNAME data longer than its name
             response(questions: 1, [0x40, 0, 1, 0, 1]),  // label type 01
             [0, 1, 0x81],  // a short header
         ]
