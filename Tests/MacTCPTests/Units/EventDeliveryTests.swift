@@ -13,8 +13,10 @@ import Testing
 struct EventDeliveryTests {
     /// What an ASR saw: the details in order, and the most calls that ran at once.
     final class Seen: Sendable {
-        let details = Mutex<[Int]>([])
-        let overlap = Mutex<(inside: Int, maximum: Int)>((0, 0))
+        // The library's futex lock, not Mutex: ThreadSanitizer reports a Swift access race
+        // inside Mutex for values read from one thread and changed on another under it.
+        let details = Lock<[Int]>([])
+        let overlap = Lock<(inside: Int, maximum: Int)>((0, 0))
         let gate = DispatchSemaphore(value: 0)
 
         func handler(blockingFirst: Bool) -> RawEventHandler {
