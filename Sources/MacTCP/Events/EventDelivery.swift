@@ -67,7 +67,9 @@ struct EventDelivery<Event: RawEvent>: @unchecked Sendable {
     func sequence(finished: Bool) -> Sequence {
         mailbox.withLock { listeners in
             if let box = listeners.sequenceBox { return unsafeDowncast(box, to: SequenceBox.self).sequence }
-            if finished { listeners.sequenceFinished = true }
+            // Ended already (released, or its consumer cancelled): a sequence that ends at once,
+            // kept nowhere.
+            if finished || listeners.sequenceFinished { return Sequence { nil } }
             let mailbox = SendableMailbox(mailbox: self.mailbox)
             let sequence = Sequence(
                 unfolding: {
@@ -160,6 +162,9 @@ final class DeliveryMailbox: LockedBuffer<DeliveryListeners>, DeliveryPool.Mailb
     func endSequence(dropping: Bool) {
         let consumer = withLock { listeners -> DeliveryListeners.Consumer? in
             listeners.sequenceFinished = true
+            // The sequence's closures hold the mailbox: the mailbox lets go of the sequence, so
+            // that the two do not keep each other alive. (Its consumer keeps what it needs.)
+            listeners.sequenceBox = nil
             if dropping { listeners.sequenceQueue = EventQueue() }
             defer { listeners.sequenceConsumer = nil }
             return listeners.sequenceConsumer
