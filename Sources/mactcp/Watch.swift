@@ -60,6 +60,14 @@ enum WatchBoard {
             return
         }
         let path = "\(directory)/\(getpid()).status"
+        // Before the first status is written: an exit at any moment after it removes the file.
+        atexit {
+            WatchBoard.stopped.withLock { stopped in
+                stopped = true
+                unlink(WatchBoard.path(for: getpid()) + ".new")
+                unlink(WatchBoard.path(for: getpid()))
+            }
+        }
         let timer = DispatchSource.makeTimerSource(queue: .global())
         timer.schedule(deadline: .now(), repeating: .milliseconds(200))
         timer.setEventHandler {
@@ -73,15 +81,8 @@ enum WatchBoard {
                 write(line, to: path)
             }
         }
-        timer.resume()
         watchTimer = timer
-        atexit {
-            WatchBoard.stopped.withLock { stopped in
-                stopped = true
-                unlink(WatchBoard.path(for: getpid()) + ".new")
-                unlink(WatchBoard.path(for: getpid()))
-            }
-        }
+        timer.resume()
     }
 
     /// Replaces the file at `path` with `line`: written to a new file, then renamed.
