@@ -77,9 +77,9 @@ struct Connect: ParsableCommand {
                         do {
                             try stream.close()
                         } catch {
-                            Glibc.exit(failure(for: error, doing: "close").rawValue)
+                            ProcessExit.now(failure(for: error, doing: "close").rawValue)
                         }
-                        Glibc.exit(ExitStatus.success)
+                        ProcessExit.now(ExitStatus.success)
                     }
                     return
                 } catch {

@@ -12,4 +12,17 @@ struct MacTCPCommand: ParsableCommand {
         version: ExitStatus.version,
         subcommands: [Demo.self, Connect.self, Listen.self, SendFile.self, ReceiveFile.self, Watch.self, Info.self, UDP.self]
     )
+
+    /// Parses the command line and runs the command; the process ends through
+    /// ``ProcessExit`` whichever way the command ends.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            ProcessExit.claim()
+            exit(withError: error)
+        }
+        ProcessExit.now(ExitStatus.success)
+    }
 }

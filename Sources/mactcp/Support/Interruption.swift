@@ -38,6 +38,9 @@ enum Interruption {
             pthread_sigmask(SIG_UNBLOCK, &set, nil)
             var number: UInt8 = 0
             while read(reader, &number, 1) < 0 && errno == EINTR {}
+            // The exit is this thread's from here: a command that ends because its stream
+            // is aborted below waits for it.
+            ProcessExit.claim()
             let aborted = streams.withLock { streams -> Int in
                 var count = 0
                 for stream in streams where (try? stream.abort()) != nil { count += 1 }

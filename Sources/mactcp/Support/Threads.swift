@@ -14,6 +14,6 @@ import Glibc
 func spawnThread(_ body: @escaping @Sendable () -> Void) {
     guard LibraryThread.start(name: "mactcp", body) else {
         complain("mactcp: cannot start a thread: \(String(cString: strerror(errno)))")
-        exit(ExitStatus.broken)
+        ProcessExit.now(ExitStatus.broken)
     }
 }
