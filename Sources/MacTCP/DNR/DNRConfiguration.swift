@@ -1,7 +1,7 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
-/// Where and how the resolver asks: the name servers, the search list and the options, read
+/// Where and how the resolver (``DNR``) asks: the name servers, the search list and the options, read
 /// from `/etc/resolv.conf` as glibc reads it.
 ///
 /// The rules, glibc's (`resolv.conf(5)`) where it has one:
@@ -15,16 +15,27 @@
 ///   unknown or malformed option is ignored. `RES_OPTIONS` in the environment is read after
 ///   the file's, so its options win.
 /// - `#` and `;` start comments; a line is a keyword and its values separated by blanks.
-struct DNRConfiguration: Sendable, Equatable {
-    var nameServers: [String]
-    var searchDomains: [String]
-    var ndots: Int
-    var timeout: Duration
-    var attempts: Int
-    var rotate: Bool
-    var useTCP: Bool
-    var edns: Bool
-    var randomizeCase: Bool
+public struct DNRConfiguration: Sendable, Equatable {
+    /// The servers to ask, in order: `"addr"`, `"addr:port"` or `"[v6addr]:port"`
+    /// (IPv6 servers are kept but not yet asked: only IPv4 servers are reached).
+    public var nameServers: [String]
+    /// The domains a short name is tried in (`search`, `domain`, `LOCALDOMAIN`).
+    public var searchDomains: [String]
+    /// A name with fewer dots than this is tried with the search domains first (default 1).
+    public var ndots: Int
+    /// How long one server is waited for, per attempt (default 5 s).
+    public var timeout: Duration
+    /// How many rounds of the servers are made (default 2).
+    public var attempts: Int
+    /// Whether each query starts at the next server in turn (`rotate`).
+    public var rotate: Bool
+    /// Whether queries go over TCP only (`use-vc`).
+    public var useTCP: Bool
+    /// Whether queries carry EDNS0 with a 1,232-byte UDP size (default true).
+    public var edns: Bool
+    /// Whether the query name's letters get a random case, which the answer must repeat
+    /// exactly (DNS 0x20; off by default: some servers do not repeat it).
+    public var randomizeCase: Bool
     /// `single-request`: A and AAAA asked one after the other, not at once.
     var singleRequest = false
     /// `single-request-reopen`: and the second from a new socket.
@@ -35,11 +46,27 @@ struct DNRConfiguration: Sendable, Equatable {
     var trustAD = false
     /// `no-reload`: the files are not read again when they change.
     var noReload = false
+    /// Read from the system's files (``system``): read again when they change.
+    var isSystem = false
 
-    static let defaultServers = ["127.0.0.1", "::1"]
+    /// The servers glibc and Go ask when `resolv.conf` names none.
+    public static let defaultServers = ["127.0.0.1", "::1"]
     static let maximumServers = 3
 
-    init(
+    /// Creates a configuration; every argument has glibc's default.
+    ///
+    /// - Parameters:
+    ///   - nameServers: The servers, `"addr"` or `"addr:port"`; `[]` means none (then only
+    ///     the hosts tables answer, and other names fail with `noNameServer`).
+    ///   - searchDomains: The search list.
+    ///   - ndots: The dots below which the search list is tried first.
+    ///   - timeout: The wait for one server, per attempt.
+    ///   - attempts: The rounds of the servers.
+    ///   - rotate: Whether queries start at the next server in turn.
+    ///   - useTCP: Whether queries go over TCP only.
+    ///   - edns: Whether queries carry EDNS0.
+    ///   - randomizeCase: Whether the query name's case is randomised (0x20).
+    public init(
         nameServers: [String] = DNRConfiguration.defaultServers,
         searchDomains: [String] = [],
         ndots: Int = 1,
@@ -61,9 +88,25 @@ struct DNRConfiguration: Sendable, Equatable {
         self.randomizeCase = randomizeCase
     }
 
+    /// The system's configuration: `/etc/resolv.conf`, then `LOCALDOMAIN` and `RES_OPTIONS`
+    /// from the environment, as glibc reads them. A resolver opened with it reads the file
+    /// again when it changes (unless `options no-reload`).
+    public static var system: DNRConfiguration {
+        DNRSystemFiles.standard.read(environment: DNRSystemFiles.environment).configuration
+    }
+
+    /// The configuration a `resolv.conf` text gives, by glibc's rules (the environment is not
+    /// consulted).
+    ///
+    /// - Parameter text: The text of a `resolv.conf` file.
+    /// - Returns: The configuration; unknown lines and malformed options are ignored.
+    public static func parse(resolvConf text: String) -> DNRConfiguration {
+        parse(resolvConf: text, environment: [:])
+    }
+
     /// The configuration a `resolv.conf` text gives, then `LOCALDOMAIN` and `RES_OPTIONS`
     /// from `environment` (nil or empty: not set).
-    static func parse(resolvConf text: String, environment: [String: String] = [:]) -> DNRConfiguration {
+    static func parse(resolvConf text: String, environment: [String: String]) -> DNRConfiguration {
         var configuration = DNRConfiguration(nameServers: [])
         // glibc leaves EDNS0 off unless asked; the resolver asks by default (RFC 6891's 1,232
         // bytes, as the DNS flag day of 2020 settled), and `edns0` keeps it on.
@@ -143,27 +186,8 @@ struct DNRConfiguration: Sendable, Equatable {
         return isIPv6(address)
     }
 
-    /// RFC 4291 text: eight groups of 1–4 hex digits, one `::` standing for one or more zero
-    /// groups, an IPv4 dotted quad allowed as the last 32 bits.
+    /// RFC 4291 text (``IPv6Text``).
     private static func isIPv6(_ text: String) -> Bool {
-        guard text.contains(":"), text.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
-        let gaps = text.ranges(of: "::")
-        guard gaps.count <= 1 else { return false }
-        let halves = gaps.first.map { [String(text[..<$0.lowerBound]), String(text[$0.upperBound...])] } ?? [text]
-        var groups = 0
-        for (index, half) in halves.enumerated() where !half.isEmpty {
-            let parts = half.split(separator: ":", omittingEmptySubsequences: false)
-            for (position, part) in parts.enumerated() {
-                let isLast = index == halves.count - 1 && position == parts.count - 1
-                if isLast, part.contains(".") {
-                    guard IPv4.address(String(part)) != nil else { return false }
-                    groups += 2
-                } else {
-                    guard (1...4).contains(part.count), part.allSatisfy(\.isHexDigit) else { return false }
-                    groups += 1
-                }
-            }
-        }
-        return halves.count == 2 ? groups <= 7 : groups == 8
+        IPv6Text.bytes(text) != nil
     }
 }

@@ -39,28 +39,32 @@ enum DNSExchange {
 
     /// Asks `server` the question of `query` (whose ID is replaced by a random one).
     static func ask(
-        _ query: DNSMessage, server: Endpoint, deadline: Deadline, tcpOnly: Bool = false
+        _ query: DNSMessage, server: Endpoint, deadline: Deadline, tcpOnly: Bool = false, exactCase: Bool = false
     ) -> Result<DNSMessage, DNSExchangeFailure> {
         var query = query
         query.id = UInt16.random(in: 0...UInt16.max)
         if !tcpOnly {
-            let answer = overUDP(query, server: server, deadline: deadline)
+            let answer = overUDP(query, server: server, deadline: deadline, exactCase: exactCase)
             guard case .success(let message) = answer, message.truncated else { return answer }
         }
-        return overTCP(query, server: server, deadline: deadline)
+        return overTCP(query, server: server, deadline: deadline, exactCase: exactCase)
     }
 
-    /// Whether `answer` is the response to `query`.
-    static func matches(_ answer: DNSMessage, _ query: DNSMessage) -> Bool {
+    /// Whether `answer` is the response to `query`; with `exactCase` (0x20 randomisation)
+    /// the question's name must come back byte for byte.
+    static func matches(_ answer: DNSMessage, _ query: DNSMessage, exactCase: Bool = false) -> Bool {
         guard answer.isResponse, answer.id == query.id, answer.opcode == query.opcode,
             answer.questions.count == query.questions.count
         else { return false }
         return zip(answer.questions, query.questions).allSatisfy { asked, question in
-            asked.type == question.type && asked.dnsClass == question.dnsClass && asked.name.sameName(as: question.name)
+            asked.type == question.type && asked.dnsClass == question.dnsClass
+                && (exactCase ? asked.name.labels == question.name.labels : asked.name.sameName(as: question.name))
         }
     }
 
-    private static func overUDP(_ query: DNSMessage, server: Endpoint, deadline: Deadline) -> Result<DNSMessage, DNSExchangeFailure> {
+    private static func overUDP(_ query: DNSMessage, server: Endpoint, deadline: Deadline, exactCase: Bool) -> Result<
+        DNSMessage, DNSExchangeFailure
+    > {
         let fd = Sys.udpSocket()
         guard fd >= 0 else { return .failure(.unreachable(-fd)) }
         defer { Sys.close(fd) }
@@ -91,11 +95,13 @@ enum DNSExchange {
                 }
                 continue
             }
-            if matches(answer, query) { return .success(answer) }
+            if matches(answer, query, exactCase: exactCase) { return .success(answer) }
         }
     }
 
-    private static func overTCP(_ query: DNSMessage, server: Endpoint, deadline: Deadline) -> Result<DNSMessage, DNSExchangeFailure> {
+    private static func overTCP(_ query: DNSMessage, server: Endpoint, deadline: Deadline, exactCase: Bool) -> Result<
+        DNSMessage, DNSExchangeFailure
+    > {
         let fd = Sys.tcpSocket()
         guard fd >= 0 else { return .failure(.unreachable(-fd)) }
         defer { Sys.close(fd) }
@@ -130,7 +136,8 @@ enum DNSExchange {
             guard let answer = try? DNSMessage(decoding: bytes) else {
                 return .failure(.malformed("the server's answer over TCP cannot be read"))
             }
-            return matches(answer, query) ? .success(answer) : .failure(.malformed("the answer over TCP is not for the question"))
+            return matches(answer, query, exactCase: exactCase)
+                ? .success(answer) : .failure(.malformed("the answer over TCP is not for the question"))
         }
     }
 

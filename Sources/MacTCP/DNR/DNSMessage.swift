@@ -5,21 +5,38 @@
 // and written without trusting a byte of what arrives. It calls nothing: the resolver's
 // transport and cache, which come with it, are its users.
 
-/// A DNS record type (RFC 1035 §3.2.2 and later RFCs), by its number.
-struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    let rawValue: UInt16
-    init(rawValue: UInt16) { self.rawValue = rawValue }
+/// A DNS record type (RFC 1035 §3.2.2 and later RFCs), by its number: what
+/// ``DNR/query(_:type:)`` asks for and ``DNRCacheEntry`` lists.
+public struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The type's number on the wire (A is 1).
+    public let rawValue: UInt16
 
-    static let a = DNSRecordType(rawValue: 1)
-    static let ns = DNSRecordType(rawValue: 2)
-    static let cname = DNSRecordType(rawValue: 5)
-    static let soa = DNSRecordType(rawValue: 6)
-    static let ptr = DNSRecordType(rawValue: 12)
-    static let hinfo = DNSRecordType(rawValue: 13)
-    static let mx = DNSRecordType(rawValue: 15)
-    static let txt = DNSRecordType(rawValue: 16)
-    static let aaaa = DNSRecordType(rawValue: 28)
-    static let srv = DNSRecordType(rawValue: 33)
+    /// The type with number `rawValue`.
+    ///
+    /// - Parameter rawValue: The type's number.
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    /// An IPv4 address (1).
+    public static let a = DNSRecordType(rawValue: 1)
+    /// A name server (2).
+    public static let ns = DNSRecordType(rawValue: 2)
+    /// An alias to the canonical name (5).
+    public static let cname = DNSRecordType(rawValue: 5)
+    /// A zone's start of authority (6).
+    public static let soa = DNSRecordType(rawValue: 6)
+    /// A domain name pointer, for reverse lookups (12).
+    public static let ptr = DNSRecordType(rawValue: 12)
+    /// A host's CPU and operating system (13), MacTCP's `HInfo`.
+    public static let hinfo = DNSRecordType(rawValue: 13)
+    /// A mail exchange (15), MacTCP's `MXInfo`.
+    public static let mx = DNSRecordType(rawValue: 15)
+    /// Text strings (16).
+    public static let txt = DNSRecordType(rawValue: 16)
+    /// An IPv6 address (28).
+    public static let aaaa = DNSRecordType(rawValue: 28)
+    /// A service location (33).
+    public static let srv = DNSRecordType(rawValue: 33)
+    /// EDNS0's pseudo-record (41); never asked for.
     static let opt = DNSRecordType(rawValue: 41)
 
     private static let names: [UInt16: String] = [
@@ -27,12 +44,14 @@ struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringConverti
     ]
 
     /// The type's mnemonic, or `TYPEn` (RFC 3597) for one without.
-    var description: String { Self.names[rawValue] ?? "TYPE\(rawValue)" }
+    public var description: String { Self.names[rawValue] ?? "TYPE\(rawValue)" }
 
-    /// The type named by a mnemonic (case-insensitive) or `TYPEn`.
-    init?(mnemonic: String) {
+    /// The type named by a mnemonic (`"MX"`, case-insensitive) or `TYPEn`.
+    ///
+    /// - Parameter mnemonic: The type's name.
+    public init?(mnemonic: String) {
         let upper = mnemonic.uppercased()
-        if let (value, _) = Self.names.first(where: { $0.value == upper }) {
+        if let (value, _) = Self.names.first(where: { $0.value == upper }), value != 41 {
             self.init(rawValue: value)
         } else if upper.hasPrefix("TYPE"), let value = UInt16(upper.dropFirst(4)) {
             self.init(rawValue: value)
@@ -43,13 +62,18 @@ struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringConverti
 }
 
 /// A response code of a DNS message's header (RFC 1035 §4.1.1).
-enum DNSResponseCode: UInt8, Sendable {
+enum DNSResponseCode: UInt8, Sendable, CustomStringConvertible {
     case noError = 0
     case formatError = 1
     case serverFailure = 2
     case nameError = 3
     case notImplemented = 4
     case refused = 5
+
+    /// The mnemonic of RFC 6895 (`SERVFAIL`, `NXDOMAIN`, …).
+    var description: String {
+        ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED"][Int(rawValue)]
+    }
 }
 
 /// What a malformed message is: always a reason, never a crash.
@@ -92,6 +116,19 @@ struct DNSName: Hashable, Sendable, CustomStringConvertible {
     }
 
     func sameName(as other: DNSName) -> Bool { canonical == other.canonical }
+
+    /// The name with each ASCII letter's case chosen at random (DNS 0x20, an answer's
+    /// question must then match byte for byte).
+    func withRandomCase() -> DNSName {
+        var generator = SystemRandomNumberGenerator()
+        return DNSName(
+            labels: labels.map { label in
+                label.map { byte in
+                    let letter = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A
+                    return letter ? (Bool.random(using: &generator) ? byte | 0x20 : byte & ~0x20) : byte
+                }
+            })
+    }
 }
 
 /// One resource record: its owner, type, class, TTL and data, decoded for the types the

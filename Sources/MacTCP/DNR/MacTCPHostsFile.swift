@@ -120,7 +120,8 @@ struct MacTCPHostsFile: Equatable {
         return DNSName(name.description) == nil ? nil : name
     }
 
-    /// The servers for `name`: those of the longest domain it is under (as MacTCP chose).
+    /// The servers for `name`: those of the longest domain it is under (as MacTCP chose); the
+    /// root's (`. NS server`) for any name.
     func servers(for name: DNSName) -> [UInt32]? {
         var labels = name.canonical
         while !labels.isEmpty {
@@ -128,6 +129,25 @@ struct MacTCPHostsFile: Equatable {
             if let found = servers[domain] { return found }
             labels.removeFirst()
         }
-        return nil
+        return servers["."]
+    }
+
+    /// The cache entries the file preloads: for each name, its `A` records (in file order),
+    /// its `CNAME` (as a `CNAME` answer, and as an `A` answer through the alias when the
+    /// file gives the target's addresses) and its `NS` records.
+    var preloads: [(key: DNRCache.Key, records: [DNSRecord])] {
+        var grouped: [DNRCache.Key: [DNSRecord]] = [:]
+        var order: [DNRCache.Key] = []
+        func add(_ key: DNRCache.Key, _ records: [DNSRecord]) {
+            if grouped[key] == nil { order.append(key) }
+            grouped[key, default: []].append(contentsOf: records)
+        }
+        for record in records { add(DNRCache.Key(record.name, record.type), [record]) }
+        for alias in records where alias.type == .cname {
+            guard case .name(let target) = alias.data else { continue }
+            let addresses = records.filter { $0.type == .a && $0.name.sameName(as: target) }
+            if !addresses.isEmpty { add(DNRCache.Key(alias.name, .a), [alias] + addresses) }
+        }
+        return order.map { ($0, grouped[$0] ?? []) }
     }
 }

@@ -157,6 +157,9 @@ extension MacTCPError {
     public static let dnrErr = MacTCPError(code: -23047)
     /// Not enough memory for the query (-23048).
     public static let outOfMemory = MacTCPError(code: -23048)
+    /// The resolver is not open: it was closed, and its pending queries ended (Mac OS's -28,
+    /// "driver not open").
+    public static let notOpenErr = MacTCPError(code: -28)
 
     private static let catalog: [Int: (name: String, meaning: String)] = [
         -23000: ("ipBadLapErr", "the local network handler could not be initialised"),
@@ -190,5 +193,6 @@ extension MacTCPError {
         -23046: ("noAnsErr", "no name server answers"),
         -23047: ("dnrErr", "the name server returned an error"),
         -23048: ("outOfMemory", "not enough memory"),
+        -28: ("notOpenErr", "the resolver is not open"),
     ]
 }

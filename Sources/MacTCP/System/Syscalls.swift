@@ -226,6 +226,40 @@ enum Sys {
         retrying { Int(shutdown(fd, Int32(SHUT_WR))) }
     }
 
+    /// The file at `path`, or the errno why not (`EFBIG`: more than `limit` bytes).
+    static func readFile(_ path: String, limit: Int) -> Result<[UInt8], FileFailure> {
+        let fd = Int32(retrying { Int(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) })
+        guard fd >= 0 else { return .failure(FileFailure(errno: -fd)) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { room in retrying { Glibc.read(fd, room.baseAddress, room.count) } }
+            if count < 0 { return .failure(FileFailure(errno: Int32(-count))) }
+            if count == 0 { return .success(bytes) }
+            bytes += buffer[0..<count]
+            if bytes.count > limit { return .failure(FileFailure(errno: EFBIG)) }
+        }
+    }
+
+    /// Why a file could not be read: its errno.
+    struct FileFailure: Error {
+        let errno: Int32
+    }
+
+    /// The value of the environment variable `name`, if set.
+    static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+
+    /// The modification time of `path` in nanoseconds, with its inode and size (a file
+    /// replaced within one clock tick still changes), or nil when it cannot be read.
+    static func fileVersion(_ path: String) -> [Int64]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec), Int64(info.st_ino), Int64(info.st_size)]
+    }
+
     /// close(); never retried on EINTR (Linux has released the descriptor already).
     static func close(_ fd: Int32) {
         _ = Glibc.close(fd)

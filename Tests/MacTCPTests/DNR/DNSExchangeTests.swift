@@ -13,19 +13,21 @@ final class TestDNSServer: Sendable {
     static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/dnsmasq") }
 
     let port: UInt16
+    let address: UInt32
     private let process: ChildProcess
 
-    /// Starts dnsmasq on 127.0.0.1 with `records` (dnsmasq options such as
-    /// `--host-record=name,addr`); names under `test` it does not know are NXDOMAIN.
-    init(_ records: [String]) throws {
+    /// Starts dnsmasq on `address` (127.0.0.1) with `records` (dnsmasq options such as
+    /// `--host-record=name,addr`); names under `test` it does not know are NXDOMAIN. It
+    /// listens on a free port, or on `fixedPort`.
+    init(_ records: [String], address: UInt32 = IPv4.loopback, fixedPort: UInt16? = nil) throws {
         var lastError = ""
         for _ in 0..<5 {
-            let port = try Tool.freeUDPPort()
+            let port = try fixedPort ?? Tool.freeUDPPort()
             let process = try ChildProcess(
                 "/usr/sbin/dnsmasq",
                 [
                     "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file=", "--user=root",
-                    "--bind-interfaces", "--listen-address=127.0.0.1", "--port=\(port)", "--local=/test/", "--log-facility=-",
+                    "--bind-interfaces", "--listen-address=\(IPv4.string(address))", "--port=\(port)", "--local=/test/", "--log-facility=-",
                     "--local-ttl=300",
                 ] + records)
             // Ready once it answers: ask it for a name it must not know.
@@ -33,9 +35,10 @@ final class TestDNSServer: Sendable {
             let deadline = Clock.now + 5
             while Clock.now < deadline {
                 if case .success = DNSExchange.ask(
-                    probe, server: Endpoint(host: IPv4.loopback, port: port), deadline: Deadline(milliseconds: 200))
+                    probe, server: Endpoint(host: address, port: port), deadline: Deadline(milliseconds: 200))
                 {
                     self.port = port
+                    self.address = address
                     self.process = process
                     return
                 }
@@ -47,7 +50,10 @@ final class TestDNSServer: Sendable {
         throw PeerError(description: "dnsmasq did not start: \(lastError)")
     }
 
-    var endpoint: Endpoint { Endpoint(host: IPv4.loopback, port: port) }
+    var endpoint: Endpoint { Endpoint(host: address, port: port) }
+
+    /// The server as a configuration's `nameServers` entry.
+    var nameServer: String { "\(IPv4.string(address)):\(port)" }
 
     deinit {
         process.send(SIGTERM)

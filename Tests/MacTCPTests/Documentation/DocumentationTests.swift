@@ -103,6 +103,10 @@ struct DocumentationTests {
             try Examples.macTCPErrorDocExample(stream: closed.stream)
         }
         step("the urgent and ASR examples", runUrgentAndEventExamples)
+        step("dnrDocExample", Examples.dnrDocExample)
+        step("dnrResultDocExample", Examples.dnrResultDocExample)
+        step("resolverOnDone", Examples.resolverOnDone)
+        #expect(try await Examples.addresses(of: "localhost") == [IPv4.loopback])
         try await runEventSequenceExample()
 
         let printed = exampleOutput.withLock { $0 }

@@ -251,4 +251,34 @@ enum Examples {
         print(datagram.data, IPv4.string(datagram.remoteHost))  // → [112, 105, 110, 103] 127.0.0.1
         udp.release()
     }
+
+    static func dnrDocExample() throws {
+        let result = try DNR.shared.strToAddr("localhost")
+        print(result.isDone)  // → true
+        print(IPv4.string(result.addresses[0]))  // → 127.0.0.1
+    }
+
+    static func dnrResultDocExample() throws {
+        let result = try DNR.shared.strToAddr("localhost")
+        try result.wait()
+        print(IPv4.string(result.addresses[0]))  // → 127.0.0.1
+    }
+
+    // MARK: - The name resolver (TheResolver.md)
+
+    static func resolverOnDone() throws {
+        let dnr = try DNR(configuration: DNRConfiguration(nameServers: []))
+        let result = try dnr.strToAddr("localhost")
+        result.onDone { done in
+            print(done.rtnCode, IPv4.string(done.addresses[0]))  // → 0 127.0.0.1
+        }
+        let mail = try dnr.mxInfo("localhost")
+        print(mail.rtnCode == MacTCPError.authNameErr.code)  // → true
+    }
+
+    static func addresses(of name: String) async throws -> [UInt32] {
+        let result = try DNR.shared.strToAddr(name)
+        try await result.wait()
+        return result.addresses
+    }
 }
