@@ -81,7 +81,8 @@ public final class DNR: Sendable {
     ///     `CNAME` and `NS` records, `$ORIGIN`, `$TTL`), which preloads the cache (entries
     ///     that never expire) and names the servers for its domains; `/etc/hosts` is then
     ///     not read. With nil, `/etc/hosts` answers in the order of `/etc/nsswitch.conf`.
-    ///   - configuration: Where and how to ask; ``DNRConfiguration/system`` by default.
+    ///   - configuration: Where and how to ask; ``DNRConfiguration/system`` by default (then,
+    ///     and only when it is left as it was read, the files are read again when they change).
     /// - Throws: `MacTCPError.ipNoCnfgErr` when the Hosts file cannot be read (missing,
     ///   unreadable, larger than 4 MiB). Lines of it that cannot be read do not throw: they
     ///   are in ``hostsFileProblems``.
@@ -89,8 +90,9 @@ public final class DNR: Sendable {
     /// The corresponding MacTCP call is `OpenResolver`.
     public convenience init(hostsFile: String? = nil, configuration: DNRConfiguration = .system) throws {
         guard let hostsFile else {
-            self.init(
-                files: .standard, environment: DNRSystemFiles.environment, configuration: configuration.isSystem ? nil : configuration)
+            // The system's configuration as it is now: read again from the files when they change.
+            let isSystem = configuration.isSystem && configuration == DNRConfiguration.system
+            self.init(files: .standard, environment: DNRSystemFiles.environment, configuration: isSystem ? nil : configuration)
             return
         }
         let bytes: [UInt8]

@@ -17,20 +17,25 @@ enum ExitStatus {
     static let usage: Int32 = 64
     /// The connection could not be opened: refused, unreachable, no answer.
     static let unavailable: Int32 = 69
+    /// The name does not exist, or has no record of the type (`authNameErr`; sysexits' EX_NOHOST).
+    static let noHost: Int32 = 68
     /// The local port is in use.
     static let portInUse: Int32 = 73
     /// The connection broke during the transfer, or not every byte was acknowledged.
     static let broken: Int32 = 74
     /// Nothing came within the timeout.
     static let timeout: Int32 = 75
+    /// No name server is configured (`noNameServer`; sysexits' EX_CONFIG).
+    static let noNameServer: Int32 = 78
 
     /// The tool's version, for `mactcp --version`.
     static let version = "0.9.0"
 
     static let help = """
-        Exit status: 0 success; 64 bad arguments; 69 could not connect (refused, unreachable, \
-        no answer); 73 local port in use; 74 connection broken or data not acknowledged; \
-        75 timed out.
+        Exit status: 0 success; 64 bad arguments; 68 no such host name (dnr); 69 could not \
+        connect (refused, unreachable, no answer; dnr: the servers failed); 73 local port in use; \
+        74 connection broken or data not acknowledged; 75 timed out (dnr: no server answered); \
+        78 no name server (dnr).
         """
 }
 
@@ -52,9 +57,21 @@ func failure(for error: any Error, doing what: String) -> ExitCode {
     case .commandTimeout:
         hint = "nothing arrived in time; use a longer --timeout, or 0 to wait without limit"
         status = ExitStatus.timeout
-    case .ipBadAddr, .invalidLength:
+    case .ipBadAddr, .invalidLength, .nameSyntaxErr, .ipNoCnfgErr:
         hint = "check the arguments"
         status = ExitStatus.usage
+    case .authNameErr:
+        hint = "check the spelling; the name server says it does not exist"
+        status = ExitStatus.noHost
+    case .noAnsErr:
+        hint = "is the name server in /etc/resolv.conf (or --server) running and reachable?"
+        status = ExitStatus.timeout
+    case .dnrErr:
+        hint = "the name servers failed; try another with --server"
+        status = ExitStatus.unavailable
+    case .noNameServer:
+        hint = "name a server with --server ADDRESS, or add a nameserver line to /etc/resolv.conf"
+        status = ExitStatus.noNameServer
     case .connectionTerminated:
         hint = "the peer reset the connection, or it timed out"
         status = ExitStatus.broken

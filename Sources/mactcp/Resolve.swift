@@ -1,0 +1,145 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+import ArgumentParser
+import MacTCP
+import Synchronization
+
+/// `mactcp dnr`: the resolver's calls, like `dig +short` with MacTCP's names and codes.
+struct Resolve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dnr",
+        abstract: "Resolve a name with MacTCP's resolver (StrToAddr, AddrToName, HInfo, MXInfo, or any record type).",
+        discussion: """
+            Without --type, StrToAddr: the addresses, one per line (at most 4, as MacTCP). With \
+            --type, every record of that type in master-file text, as `dig +short` prints them. \
+            Exit status: 0 answered; 64 malformed name or arguments; 68 no such name or record \
+            (authNameErr); 69 the servers failed (dnrErr); 75 no server answered (noAnsErr); \
+            78 no name server (noNameServer).
+            """
+    )
+
+    @Argument(help: "The host name (or dotted quad) to resolve.") var name: String?
+    @Option(help: "The record type: A, AAAA, MX, HINFO, TXT, SRV, PTR, CNAME, NS, SOA or TYPEn.")
+    var type: RecordType?
+    @Option(help: "Translate an IPv4 address into its name (AddrToName).") var reverse: Host?
+    @Option(help: "A name server to ask, ADDRESS or ADDRESS:PORT (IPv4); repeatable. Default: /etc/resolv.conf's.")
+    var server: [NameServer] = []
+    @Option(help: "MacTCP's Hosts file (master-file lines) to open the resolver with.") var hostsFile: String?
+    @Option(help: "Seconds to wait for each server, per attempt.") var timeout: Seconds?
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Afterwards, list what the resolver cached (EnumCache).") var cache = false
+
+    func validate() throws {
+        if name == nil && reverse == nil && !cache { throw ValidationError("give a NAME, --reverse ADDRESS or --cache") }
+        if name != nil && reverse != nil { throw ValidationError("give a NAME or --reverse ADDRESS, not both") }
+        if let timeout, timeout.value < 1 || timeout.value > 30 { throw ValidationError("--timeout must be 1…30 seconds") }
+    }
+
+    func run() throws {
+        Console.json.store(json, ordering: .relaxed)
+        var configuration = DNRConfiguration.system
+        if !server.isEmpty { configuration.nameServers = server.map(\.text) }
+        if let timeout { configuration.timeout = .seconds(timeout.value) }
+        let dnr: DNR
+        do {
+            dnr = try DNR(hostsFile: hostsFile, configuration: configuration)
+        } catch {
+            throw failure(for: error, doing: "dnr")
+        }
+        for problem in dnr.hostsFileProblems { complain("mactcp: dnr: \(hostsFile ?? ""): \(problem)") }
+        var object: [String] = []
+        var status: ExitCode?
+        do {
+            if let name, let type {
+                object = try ask(dnr.query(name, type: type.value), name: name, type: type.value)
+            } else if let name {
+                object = try show(dnr.strToAddr(name), name: name, call: "strToAddr")
+            } else if let reverse {
+                object = try show(dnr.addrToName(reverse.address), name: IPv4.string(reverse.address), call: "addrToName")
+            }
+        } catch {
+            status = failure(for: error, doing: "dnr")
+            if json, let error = error as? MacTCPError { object = Self.failed(error) }
+        }
+        if cache {
+            let entries = dnr.enumCache()
+            if json {
+                let listed = entries.map { entry in
+                    "{\"name\":\(jsonString(entry.name)),\"type\":\(jsonString("\(entry.type)")),"
+                        + "\"ttlLeft\":\(entry.ttlLeft.components.seconds),\"data\":\(jsonString(entry.data)),"
+                        + "\"negative\":\(entry.isNegative),\"hostsFile\":\(entry.fromHostsFile)}"
+                }
+                object.append("\"cache\":[" + listed.joined(separator: ",") + "]")
+            } else {
+                for entry in entries { print(Console.escaped(entry.description)) }
+            }
+        }
+        if json { print("{" + object.joined(separator: ",") + "}") }
+        if let status { throw status }
+    }
+
+    /// StrToAddr or AddrToName: the addresses, or the name.
+    private func show(_ result: DNRResult, name: String, call: String) throws -> [String] {
+        let immediate = result.isDone
+        try result.wait()
+        let lines = call == "addrToName" ? [result.cname + "."] : result.addresses.map(IPv4.string)
+        if json {
+            return [
+                "\"call\":\(jsonString(call))", "\"name\":\(jsonString(name))", "\"rtnCode\":0",
+                "\"cname\":\(jsonString(result.cname))", "\"cacheFault\":\(!immediate)",
+                call == "addrToName"
+                    ? "\"hostName\":\(jsonString(result.cname))" : "\"addresses\":[" + lines.map(jsonString).joined(separator: ",") + "]",
+            ]
+        }
+        for line in lines { print(Console.escaped(line)) }
+        return []
+    }
+
+    /// Any record type: every record of it, in master-file text.
+    private func ask(_ query: DNRQuery, name: String, type: DNSRecordType) throws -> [String] {
+        let immediate = query.isDone
+        let records = try query.wait().filter { $0.type == type }
+        if json {
+            let listed = records.map { record in
+                "{\"name\":\(jsonString(record.name)),\"type\":\(jsonString("\(record.type)")),"
+                    + "\"ttl\":\(record.ttl.components.seconds),\"data\":\(jsonString(record.text))}"
+            }
+            return [
+                "\"call\":\"query\"", "\"name\":\(jsonString(name))", "\"type\":\(jsonString("\(type)"))", "\"rtnCode\":0",
+                "\"cname\":\(jsonString(query.cname))", "\"cacheFault\":\(!immediate)",
+                "\"records\":[" + listed.joined(separator: ",") + "]",
+            ]
+        }
+        for record in records { print(Console.escaped(record.text)) }
+        return []
+    }
+
+    private static func failed(_ error: MacTCPError) -> [String] {
+        ["\"rtnCode\":\(error.code)", "\"error\":\(jsonString(error.name))"]
+    }
+}
+
+/// A record type by its mnemonic (`MX`) or `TYPEn`.
+struct RecordType: ExpressibleByArgument, Sendable {
+    let value: DNSRecordType
+
+    init?(argument: String) {
+        guard let value = DNSRecordType(mnemonic: argument) else { return nil }
+        self.value = value
+    }
+}
+
+/// A name server: an IPv4 dotted quad, optionally with `:PORT`.
+struct NameServer: ExpressibleByArgument, Sendable {
+    let text: String
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), IPv4.address(String(parts[0])) != nil else { return nil }
+        if parts.count == 2 {
+            guard let port = UInt16(parts[1]), port != 0 else { return nil }
+        }
+        text = argument
+    }
+}
