@@ -105,6 +105,33 @@ struct ResolverTests {
     }
 
     /// Answers every query with SERVFAIL.
+    @Test("a FORMERR to a query with EDNS0 is asked once more without it, and answered")
+    func formerrWithoutEDNS() throws {
+        let old = try ChildProcess("python3", ["-c", Self.noEDNSServer])
+        defer { old.send(SIGTERM) }
+        try waitUntil(timeout: 10, "the server") { old.output.contains("PORT") }
+        let port = try #require(UInt16(old.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let resolver = Resolver(configuration: configuration(["127.0.0.1:\(port)"]))
+        #expect(address(try resolver.resolve("old.test", type: .a, operation: "strToAddr")) == [.a(0x0A05_0505)])
+    }
+
+    /// A server from before EDNS0: FORMERR to a query with an additional record, an A
+    /// record (10.5.5.5) otherwise.
+    static let noEDNSServer = """
+        import socket, struct
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); server.bind(('127.0.0.1', 0))
+        print('PORT', server.getsockname()[1], flush=True)
+        while True:
+            data, peer = server.recvfrom(4096)
+            end = data.index(0, 12) + 5
+            question = data[12:end]
+            if struct.unpack('!H', data[10:12])[0] > 0:
+                server.sendto(data[:2] + struct.pack('!HHHHH', 0x8181, 1, 0, 0, 0) + question, peer)
+            else:
+                answer = struct.pack('!HHHIH', 0xC00C, 1, 1, 60, 4) + bytes([10, 5, 5, 5])
+                server.sendto(data[:2] + struct.pack('!HHHHH', 0x8180, 1, 1, 0, 0) + question + answer, peer)
+        """
+
     static let servfailServer = """
         import socket, struct
         server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); server.bind(('127.0.0.1', 0))
