@@ -23,7 +23,7 @@ struct Resolve: ParsableCommand {
     @Option(help: "The record type: A, AAAA, MX, HINFO, TXT, SRV, PTR, CNAME, NS, SOA or TYPEn.")
     var type: RecordType?
     @Option(help: "Translate an IPv4 address into its name (AddrToName).") var reverse: Host?
-    @Option(help: "A name server to ask, ADDRESS or ADDRESS:PORT (IPv4); repeatable. Default: /etc/resolv.conf's.")
+    @Option(help: "A name server to ask: ADDRESS, ADDRESS:PORT or [IPV6]:PORT; repeatable. Default: /etc/resolv.conf's.")
     var server: [NameServer] = []
     @Option(help: "MacTCP's Hosts file (master-file lines) to open the resolver with.") var hostsFile: String?
     @Option(help: "Seconds to wait for each server, per attempt.") var timeout: Seconds?
@@ -130,15 +130,28 @@ struct RecordType: ExpressibleByArgument, Sendable {
     }
 }
 
-/// A name server: an IPv4 dotted quad, optionally with `:PORT`.
+/// A name server: `ADDRESS`, `ADDRESS:PORT`, an IPv6 address or `[IPV6]:PORT`.
 struct NameServer: ExpressibleByArgument, Sendable {
     let text: String
 
     init?(argument: String) {
-        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), IPv4.address(String(parts[0])) != nil else { return nil }
-        if parts.count == 2 {
-            guard let port = UInt16(parts[1]), port != 0 else { return nil }
+        var host = Substring(argument)
+        var port: Substring?
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            let rest = host[host.index(after: close)...]
+            guard rest.isEmpty || rest.hasPrefix(":") else { return nil }
+            port = rest.isEmpty ? nil : rest.dropFirst()
+            host = host[host.index(after: host.startIndex)..<close]
+            guard IPAddress(String(host))?.isIPv6 == true else { return nil }
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            port = host[host.index(after: colon)...]
+            host = host[..<colon]
+            guard IPv4.address(String(host)) != nil else { return nil }
+        } else {
+            guard IPAddress(String(host)) != nil else { return nil }
+        }
+        if let port {
+            guard let value = UInt16(port), value != 0 else { return nil }
         }
         text = argument
     }

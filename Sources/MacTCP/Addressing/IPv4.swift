@@ -1,8 +1,10 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
-// Addressing: IPv4 addresses as MacTCP spells them (`UInt32` in host byte order), parsed from
-// and printed as text. It calls nothing; every subsystem uses it.
+// Addressing: IPv4 addresses as MacTCP spells them (`UInt32` in host byte order), IPv6
+// addresses and `IPAddress` for either, parsed from and printed as text; socket addresses; the
+// order to try a name's addresses (RFC 6724, RFC 8305). It calls the kernel only through
+// `System/` (interface names, source addresses); every subsystem uses it.
 
 /// IPv4 addresses as MacTCP uses them: a `UInt32` in host byte order
 /// (`127.0.0.1` is `0x7F00_0001`).

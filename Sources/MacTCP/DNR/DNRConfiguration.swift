@@ -16,8 +16,8 @@
 ///   the file's, so its options win.
 /// - `#` and `;` start comments; a line is a keyword and its values separated by blanks.
 public struct DNRConfiguration: Sendable, Equatable {
-    /// The servers to ask, in order: `"addr"`, `"addr:port"` or `"[v6addr]:port"`
-    /// (IPv6 servers are kept but not yet asked: only IPv4 servers are reached).
+    /// The servers to ask, in order: `"addr"`, `"addr:port"`, an IPv6 address (`"::1"`,
+    /// `"fe80::1%eth0"`) or `"[v6addr]:port"`; port 53 when none is given.
     public var nameServers: [String]
     /// The domains a short name is tried in (`search`, `domain`, `LOCALDOMAIN`).
     public var searchDomains: [String]

@@ -46,30 +46,21 @@ final class Resolver: Sendable {
         }
     }
 
-    /// The servers to ask for `name`, as endpoints: the Hosts file's for the longest domain
-    /// `name` is under, otherwise the configuration's (IPv4 only for now; others are skipped).
-    private func servers(for name: DNSName) -> [Endpoint] {
+    /// The servers to ask for `name`: the Hosts file's for the longest domain `name` is
+    /// under, otherwise the configuration's (IPv4 and IPv6; a malformed entry is skipped).
+    private func servers(for name: DNSName) -> [SocketAddress] {
         if let delegated = hostsFile?.servers(for: name) {
-            return delegated.map { Endpoint(host: $0, port: 53) }
+            return delegated.map { SocketAddress(.v4($0), port: 53) }
         }
-        let endpoints = configuration.nameServers.compactMap(Self.endpoint(_:))
-        guard configuration.rotate, endpoints.count > 1 else { return endpoints }
-        let first = nextServer.add(1, ordering: .relaxed).oldValue % endpoints.count
-        return Array(endpoints[first...] + endpoints[..<first])
+        let servers = configuration.nameServers.compactMap { SocketAddress(parsing: $0, defaultPort: 53) }
+        guard configuration.rotate, servers.count > 1 else { return servers }
+        let first = nextServer.add(1, ordering: .relaxed).oldValue % servers.count
+        return Array(servers[first...] + servers[..<first])
     }
 
     /// Whether a query may need a server: some server is configured or delegated.
     private var hasServers: Bool {
         !configuration.nameServers.isEmpty || !(hostsFile?.servers.isEmpty ?? true)
-    }
-
-    /// `addr` or `addr:port` (IPv4); `[v6]:port` and bare IPv6 addresses are not reachable yet.
-    static func endpoint(_ text: String) -> Endpoint? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let host = DNRNames.dottedQuad(String(parts[0])) else { return nil }
-        guard parts.count == 2 else { return Endpoint(host: host, port: 53) }
-        guard let port = UInt16(parts[1]), port != 0 else { return nil }
-        return Endpoint(host: host, port: port)
     }
 
     /// Answers `text`'s `type` records: throws `nameSyntaxErr` for a malformed name; every
@@ -199,7 +190,7 @@ final class Resolver: Sendable {
                     return conclude(message, name: name, type: type, key: key, operation: operation)
                 case .failure(let failure):
                     answered = answered || failure.answered
-                    tried.append("\(IPv4.string(server.host)):\(server.port) (attempt \(attempt + 1)): \(failure.reason)")
+                    tried.append("\(server) (attempt \(attempt + 1)): \(failure.reason)")
                 }
             }
         }
@@ -216,7 +207,7 @@ final class Resolver: Sendable {
 
     /// One server asked: an answer that settles the question (NOERROR or NXDOMAIN), or why
     /// not. A FORMERR to a query with EDNS0 is asked once more without it (RFC 6891 §7).
-    private func exchange(_ name: DNSName, type: DNSRecordType, server: Endpoint) -> Result<DNSMessage, ServerFailure> {
+    private func exchange(_ name: DNSName, type: DNSRecordType, server: SocketAddress) -> Result<DNSMessage, ServerFailure> {
         var edns = configuration.edns
         while true {
             let asked = configuration.randomizeCase ? name.withRandomCase() : name

@@ -40,12 +40,107 @@ enum Sys {
 
     /// A non-blocking, close-on-exec IPv4 TCP socket.
     static func tcpSocket() -> Int32 {
-        Int32(retrying { Int(socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+        Int32(retrying { Int(Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
     }
 
     /// A non-blocking, close-on-exec IPv4 UDP socket.
     static func udpSocket() -> Int32 {
-        Int32(retrying { Int(socket(AF_INET, Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+        Int32(retrying { Int(Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+    }
+
+    /// A non-blocking, close-on-exec socket of `type` (`SOCK_DGRAM`, `SOCK_STREAM`) for
+    /// `address`'s family.
+    static func socket(_ type: __socket_type, for address: SocketAddress) -> Int32 {
+        let family = address.address.isIPv6 ? AF_INET6 : AF_INET
+        return Int32(retrying { Int(Glibc.socket(family, Int32(type.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+    }
+
+    /// Runs `body` with `address` as a `sockaddr_in` or `sockaddr_in6`.
+    private static func withSockaddr<R>(_ address: SocketAddress, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        switch address.address {
+        case .v4(let host):
+            return withSockaddr(Endpoint(host: host, port: address.port), body)
+        case .v6(let v6):
+            var raw = sockaddr_in6()
+            raw.sin6_family = sa_family_t(AF_INET6)
+            raw.sin6_port = address.port.bigEndian
+            raw.sin6_scope_id = v6.scopeID
+            withUnsafeMutableBytes(of: &raw.sin6_addr) { $0.copyBytes(from: v6.bytes) }
+            return withUnsafePointer(to: &raw) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+        }
+    }
+
+    /// The address in a `sockaddr_storage` filled by the kernel (IPv4-mapped IPv6 as IPv4).
+    private static func socketAddress(_ storage: sockaddr_storage) -> SocketAddress? {
+        var storage = storage
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            let v4 = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
+            return SocketAddress(endpoint(v4))
+        case AF_INET6:
+            let v6 = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
+            let bytes = withUnsafeBytes(of: v6.sin6_addr) { Array($0) }
+            let address = IPv6Address(unchecked: bytes, scopeID: v6.sin6_scope_id)
+            return SocketAddress(address.mappedIPv4.map(IPAddress.v4) ?? .v6(address), port: UInt16(bigEndian: v6.sin6_port))
+        default:
+            return nil
+        }
+    }
+
+    /// Starts a non-blocking connect to an address of either family.
+    static func connect(_ fd: Int32, to address: SocketAddress) -> Int {
+        withSockaddr(address) { raw, length in
+            let result = Glibc.connect(fd, raw, length)
+            return result < 0 ? -Int(Glibc.errno) : Int(result)
+        }
+    }
+
+    /// recvfrom() one datagram from a socket of either family: its length and sender.
+    static func receiveDatagram(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> (Int, SocketAddress?) {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                retrying { recvfrom(fd, buffer.baseAddress, buffer.count, flags, raw, &length) }
+            }
+        }
+        return (result, result < 0 ? nil : socketAddress(storage))
+    }
+
+    /// The local address of a socket of either family.
+    static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return result < 0 ? nil : socketAddress(storage)
+    }
+
+    /// The source address the kernel would use towards `destination` (a UDP socket connected
+    /// there: no packet is sent), or nil when there is no route.
+    static func sourceAddress(to destination: IPAddress) -> IPAddress? {
+        let target = SocketAddress(destination, port: 9)
+        let fd = socket(SOCK_DGRAM, for: target)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard connect(fd, to: target) == 0 else { return nil }
+        return localAddress(fd)?.address
+    }
+
+    /// The index of the interface named `name`, or nil.
+    static func interfaceIndex(_ name: String) -> UInt32? {
+        let index = if_nametoindex(name)
+        return index == 0 ? nil : index
+    }
+
+    /// The name of the interface with index `index`, or nil.
+    static func interfaceName(_ index: UInt32) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
+        guard if_indextoname(index, &buffer) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// sendto() one datagram.

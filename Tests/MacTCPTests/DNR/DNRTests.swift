@@ -183,7 +183,7 @@ struct DNRTests {
 
     @Test("MacTCP's Hosts file: answers at once from the file (its TTL shown), NS lines route a domain to its server, bad lines listed")
     func hostsFile() throws {
-        let delegated = try TestDNSServer(["--host-record=www.sub.test,10.7.7.7"], address: 0x7F00_0002, fixedPort: 53)
+        let delegated = try TestDNSServer(["--host-record=www.sub.test,10.7.7.7"], address: .v4(0x7F00_0002), fixedPort: 53)
         let path = NSTemporaryDirectory() + "/mactcp-hosts-\(getpid())"
         defer { unlink(path) }
         let text = """
@@ -221,8 +221,8 @@ struct DNRTests {
         "the system's files: /etc/hosts in nsswitch order, and resolv.conf read again when it changes (the cache flushed with new servers)")
     func systemFiles() throws {
         // resolv.conf names servers by address only (port 53), as glibc reads it.
-        let first = try TestDNSServer(["--host-record=one.test,10.0.0.1"], address: 0x7F00_0003, fixedPort: 53)
-        let second = try TestDNSServer(["--host-record=one.test,10.0.0.99"], address: 0x7F00_0004, fixedPort: 53)
+        let first = try TestDNSServer(["--host-record=one.test,10.0.0.1"], address: .v4(0x7F00_0003), fixedPort: 53)
+        let second = try TestDNSServer(["--host-record=one.test,10.0.0.99"], address: .v4(0x7F00_0004), fixedPort: 53)
         let base = NSTemporaryDirectory() + "/mactcp-dnr-\(getpid())"
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -247,4 +247,104 @@ struct DNRTests {
         #expect(dnr.configuration.nameServers == ["127.0.0.4"])
         _ = (first, second)
     }
+}
+
+/// The resolver over IPv6 and for both families: a name server on `::1`, `addresses(for:)`
+/// with its resolution delay, and an await cancelled before it starts.
+@Suite(
+    "DNR: IPv6 servers and both families", .serialized, .timeLimit(.minutes(1)),
+    .enabled(if: TestDNSServer.isAvailable, "needs dnsmasq (Debian's dnsmasq-base)"))
+struct DNRFamilyTests {
+    private func resolver(_ servers: [String], timeout: Duration = .seconds(2)) -> DNR {
+        let configuration = DNRConfiguration(nameServers: servers, searchDomains: ["test"], timeout: timeout, attempts: 1)
+        return DNR(files: DNRTests.noFiles, environment: [:], configuration: configuration)
+    }
+
+    @Test("a name server on ::1 is asked over IPv6, by [v6]:port")
+    func ipv6Server() throws {
+        let server = try TestDNSServer(DNRTests.records(), address: .v6(.loopback))
+        #expect(server.nameServer.hasPrefix("[::1]:"))
+        let dnr = resolver([server.nameServer])
+        let result = try dnr.strToAddr("one.test")
+        try result.wait()
+        #expect(result.addresses == [0x0A00_0001])
+        let missing = try dnr.strToAddr("missing.test")
+        #expect(missing.rtnCode == MacTCPError.authNameErr.code)
+    }
+
+    @Test("addresses(for:): both families, IPv4 before a ULA (RFC 6724 precedence); literals as they are; no record at all is authNameErr")
+    func bothFamilies() async throws {
+        let server = try TestDNSServer(DNRTests.records())
+        let dnr = resolver([server.nameServer])
+        let six = try await dnr.addresses(for: "six.test")
+        #expect(six == [.v4(0x0A00_0006), IPAddress("fd00::6")!], "\(six)")
+        #expect(try await dnr.addresses(for: "one.test") == [.v4(0x0A00_0001)])
+        #expect(try await dnr.addresses(for: "::1") == [.v6(.loopback)])
+        #expect(try await dnr.addresses(for: "10.9.8.7") == [.v4(0x0A09_0807)])
+        await #expect(throws: MacTCPError.authNameErr) { try await dnr.addresses(for: "missing.test") }
+        await #expect(throws: MacTCPError.nameSyntaxErr) { try await dnr.addresses(for: "bad..name") }
+    }
+
+    @Test("a lagging AAAA is given up 50 ms after the A answer (RFC 8305); a lone AAAA answer is waited for")
+    func resolutionDelay() async throws {
+        let slow = try ChildProcess("python3", ["-c", Self.lagServer, "2.0"])
+        defer { slow.send(SIGTERM) }
+        try waitUntil(timeout: 10, "the server") { slow.output.contains("PORT") }
+        let port = try #require(slow.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        let dnr = resolver(["127.0.0.1:\(port)"], timeout: .seconds(5))
+        let start = ContinuousClock.now
+        let found = try await dnr.addresses(for: "lag.test")
+        let elapsed = ContinuousClock.now - start
+        #expect(found == [.v4(0x0A06_0606)] && elapsed < .seconds(1), "\(found) after \(elapsed)")
+        // Only AAAA exists: the A answer (no data) comes first and does not start the delay.
+        let start6 = ContinuousClock.now
+        #expect(try await dnr.addresses(for: "only6.test") == [IPAddress("2001:db8::6")!])
+        #expect(ContinuousClock.now - start6 >= .seconds(1.5))
+    }
+
+    @Test("an await whose task is cancelled before it starts throws CancellationError at once; the query goes on")
+    func cancelledBeforeWaiting() async throws {
+        let silent = try UDPStream()
+        defer { silent.release() }
+        let dnr = resolver(["127.0.0.1:\(silent.port)"], timeout: .seconds(5))
+        let pending = try dnr.strToAddr("one.test")
+        let start = ContinuousClock.now
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await pending.wait()
+        }
+        await #expect(throws: CancellationError.self) { try await early.value }
+        #expect(ContinuousClock.now - start < .seconds(2) && !pending.isDone)
+        dnr.close()
+    }
+
+    /// Answers A for `lag.test` at once (10.6.6.6) and its AAAA after the seconds given;
+    /// for `only6.test`, no A data (NOERROR, empty, SOA-less) at once and AAAA 2001:db8::6
+    /// after the seconds given.
+    static let lagServer = """
+        import socket, struct, sys, threading, time
+        delay = float(sys.argv[1])
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); server.bind(('127.0.0.1', 0))
+        print('PORT', server.getsockname()[1], flush=True)
+        def reply(data, peer, wait):
+            time.sleep(wait)
+            end = data.index(0, 12) + 5
+            question = data[12:end]
+            qtype = struct.unpack('!H', data[end - 4:end - 2])[0]
+            name = data[12:end - 4]
+            answers = b''
+            count = 0
+            if name.startswith(b'\\x03lag') and qtype == 1:
+                answers = struct.pack('!HHHIH', 0xC00C, 1, 1, 60, 4) + bytes([10, 6, 6, 6]); count = 1
+            if name.startswith(b'\\x05only6') and qtype == 28:
+                address = bytes([0x20, 1, 0x0d, 0xb8] + [0] * 11 + [6])
+                answers = struct.pack('!HHHIH', 0xC00C, 28, 1, 60, 16) + address; count = 1
+            server.sendto(data[:2] + struct.pack('!HHHHH', 0x8180, 1, count, 0, 0) + question + answers, peer)
+        while True:
+            data, peer = server.recvfrom(4096)
+            end = data.index(0, 12) + 5
+            qtype = struct.unpack('!H', data[end - 4:end - 2])[0]
+            slow = (data[12:16] == b'\\x03lag' and qtype == 28) or (data[12:18] == b'\\x05only6' and qtype == 28)
+            threading.Thread(target=reply, args=(data, peer, delay if slow else 0), daemon=True).start()
+        """
 }

@@ -13,13 +13,13 @@ final class TestDNSServer: Sendable {
     static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/dnsmasq") }
 
     let port: UInt16
-    let address: UInt32
+    let address: IPAddress
     private let process: ChildProcess
 
     /// Starts dnsmasq on `address` (127.0.0.1) with `records` (dnsmasq options such as
     /// `--host-record=name,addr`); names under `test` it does not know are NXDOMAIN. It
     /// listens on a free port, or on `fixedPort`.
-    init(_ records: [String], address: UInt32 = IPv4.loopback, fixedPort: UInt16? = nil) throws {
+    init(_ records: [String], address: IPAddress = .v4(IPv4.loopback), fixedPort: UInt16? = nil) throws {
         var lastError = ""
         for _ in 0..<5 {
             let port = try fixedPort ?? Tool.freeUDPPort()
@@ -27,7 +27,7 @@ final class TestDNSServer: Sendable {
                 "/usr/sbin/dnsmasq",
                 [
                     "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--pid-file=", "--user=root",
-                    "--bind-interfaces", "--listen-address=\(IPv4.string(address))", "--port=\(port)", "--local=/test/", "--log-facility=-",
+                    "--bind-interfaces", "--listen-address=\(address)", "--port=\(port)", "--local=/test/", "--log-facility=-",
                     "--local-ttl=300",
                 ] + records)
             // Ready once it answers: ask it for a name it must not know.
@@ -35,7 +35,7 @@ final class TestDNSServer: Sendable {
             let deadline = Clock.now + 5
             while Clock.now < deadline {
                 if case .success = DNSExchange.ask(
-                    probe, server: Endpoint(host: address, port: port), deadline: Deadline(milliseconds: 200))
+                    probe, server: SocketAddress(address, port: port), deadline: Deadline(milliseconds: 200))
                 {
                     self.port = port
                     self.address = address
@@ -50,10 +50,11 @@ final class TestDNSServer: Sendable {
         throw PeerError(description: "dnsmasq did not start: \(lastError)")
     }
 
-    var endpoint: Endpoint { Endpoint(host: address, port: port) }
+    /// The server's IPv4 endpoint (0.0.0.0 for a server on IPv6).
+    var endpoint: Endpoint { Endpoint(host: address.ipv4 ?? 0, port: port) }
 
-    /// The server as a configuration's `nameServers` entry.
-    var nameServer: String { "\(IPv4.string(address)):\(port)" }
+    /// The server as a configuration's `nameServers` entry: `addr:port` or `[v6]:port`.
+    var nameServer: String { SocketAddress(address, port: port).description }
 
     deinit {
         process.send(SIGTERM)

@@ -115,6 +115,31 @@ struct ResolverTests {
         #expect(address(try resolver.resolve("old.test", type: .a, operation: "strToAddr")) == [.a(0x0A05_0505)])
     }
 
+    @Test("a server whose answers cannot be read (counts that lie) fails the question with dnrErr, not noAnsErr")
+    func malformedAnswers() throws {
+        let broken = try ChildProcess("python3", ["-c", Self.lyingServer])
+        defer { broken.send(SIGTERM) }
+        try waitUntil(timeout: 10, "the server") { broken.output.contains("PORT") }
+        let port = try #require(UInt16(broken.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let resolver = Resolver(configuration: configuration(["127.0.0.1:\(port)"]))
+        guard case .failure(let error) = try resolver.resolve("one.test", type: .a, operation: "strToAddr") else {
+            Issue.record("a broken server answered")
+            return
+        }
+        #expect(error == .dnrErr && error.detail?.contains("malformed") == true, "\(error)")
+    }
+
+    /// A server whose answers say they hold five records and hold none.
+    static let lyingServer = """
+        import socket, struct
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); server.bind(('127.0.0.1', 0))
+        print('PORT', server.getsockname()[1], flush=True)
+        while True:
+            data, peer = server.recvfrom(4096)
+            end = data.index(0, 12) + 5
+            server.sendto(data[:2] + struct.pack('!HHHHH', 0x8180, 1, 5, 0, 0) + data[12:end], peer)
+        """
+
     /// A server from before EDNS0: FORMERR to a query with an additional record, an A
     /// record (10.5.5.5) otherwise.
     static let noEDNSServer = """

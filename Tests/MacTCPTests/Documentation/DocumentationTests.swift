@@ -106,6 +106,7 @@ struct DocumentationTests {
         step("dnrDocExample", Examples.dnrDocExample)
         step("dnrResultDocExample", Examples.dnrResultDocExample)
         step("resolverOnDone", Examples.resolverOnDone)
+        Examples.ipAddressDocExample()
         #expect(try await Examples.addresses(of: "localhost") == [IPv4.loopback])
         try await runEventSequenceExample()
 

@@ -281,4 +281,10 @@ enum Examples {
         try await result.wait()
         return result.addresses
     }
+
+    static func ipAddressDocExample() {
+        let address = IPAddress("2001:DB8:0:0:0:0:0:1")!
+        print(address)  // → 2001:db8::1
+        print(IPAddress("::ffff:10.0.0.1") == .v4(0x0A00_0001))  // → true
+    }
 }
