@@ -287,19 +287,17 @@ struct DNRFamilyTests {
 
     @Test("a lagging AAAA is given up 50 ms after the A answer (RFC 8305); a lone AAAA answer is waited for")
     func resolutionDelay() async throws {
-        let slow = try ChildProcess("python3", ["-c", Self.lagServer, "2.0"])
+        let slow = try ChildProcess("python3", ["-c", Self.lagServer, "3.0"])
         defer { slow.send(SIGTERM) }
         try waitUntil(timeout: 10, "the server") { slow.output.contains("PORT") }
         let port = try #require(slow.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
-        let dnr = resolver(["127.0.0.1:\(port)"], timeout: .seconds(5))
-        let start = ContinuousClock.now
+        let dnr = resolver(["127.0.0.1:\(port)"], timeout: .seconds(8))
+        // The AAAA answer (2001:db8::7) comes 3 s after the A answer: had it been waited for,
+        // it would be in the result.
         let found = try await dnr.addresses(for: "lag.test")
-        let elapsed = ContinuousClock.now - start
-        #expect(found == [.v4(0x0A06_0606)] && elapsed < .seconds(1), "\(found) after \(elapsed)")
+        #expect(found == [.v4(0x0A06_0606)], "\(found)")
         // Only AAAA exists: the A answer (no data) comes first and does not start the delay.
-        let start6 = ContinuousClock.now
         #expect(try await dnr.addresses(for: "only6.test") == [IPAddress("2001:db8::6")!])
-        #expect(ContinuousClock.now - start6 >= .seconds(1.5))
     }
 
     @Test("an await whose task is cancelled before it starts throws CancellationError at once; the query goes on")
@@ -318,7 +316,8 @@ struct DNRFamilyTests {
         dnr.close()
     }
 
-    /// Answers A for `lag.test` at once (10.6.6.6) and its AAAA after the seconds given;
+    /// Answers A for `lag.test` at once (10.6.6.6) and its AAAA (2001:db8::7) after the
+    /// seconds given;
     /// for `only6.test`, no A data (NOERROR, empty, SOA-less) at once and AAAA 2001:db8::6
     /// after the seconds given.
     static let lagServer = """
@@ -336,6 +335,9 @@ struct DNRFamilyTests {
             count = 0
             if name.startswith(b'\\x03lag') and qtype == 1:
                 answers = struct.pack('!HHHIH', 0xC00C, 1, 1, 60, 4) + bytes([10, 6, 6, 6]); count = 1
+            if name.startswith(b'\\x03lag') and qtype == 28:
+                address = bytes([0x20, 1, 0x0d, 0xb8] + [0] * 11 + [7])
+                answers = struct.pack('!HHHIH', 0xC00C, 28, 1, 60, 16) + address; count = 1
             if name.startswith(b'\\x05only6') and qtype == 28:
                 address = bytes([0x20, 1, 0x0d, 0xb8] + [0] * 11 + [6])
                 answers = struct.pack('!HHHIH', 0xC00C, 28, 1, 60, 16) + address; count = 1
