@@ -22,7 +22,8 @@ struct Resolve: ParsableCommand {
     @Argument(help: "The host name (or dotted quad) to resolve.") var name: String?
     @Option(help: "The record type: A, AAAA, MX, HINFO, TXT, SRV, PTR, CNAME, NS, SOA or TYPEn.")
     var type: RecordType?
-    @Option(help: "Translate an IPv4 address into its name (AddrToName).") var reverse: Host?
+    @Option(help: "Translate an address into its name: IPv4 by AddrToName, IPv6 by a PTR query under ip6.arpa.")
+    var reverse: Address?
     @Option(help: "A name server to ask: ADDRESS, ADDRESS:PORT or [IPV6]:PORT; repeatable. Default: /etc/resolv.conf's.")
     var server: [NameServer] = []
     @Option(help: "MacTCP's Hosts file (master-file lines) to open the resolver with.") var hostsFile: String?
@@ -55,8 +56,10 @@ struct Resolve: ParsableCommand {
                 object = try ask(dnr.query(name, type: type.value), name: name, type: type.value)
             } else if let name {
                 object = try show(dnr.strToAddr(name), name: name, call: "strToAddr")
-            } else if let reverse {
-                object = try show(dnr.addrToName(reverse.address), name: IPv4.string(reverse.address), call: "addrToName")
+            } else if case .v4(let address)? = reverse?.value {
+                object = try show(dnr.addrToName(address), name: IPv4.string(address), call: "addrToName")
+            } else if case .v6(let address)? = reverse?.value {
+                object = try ask(dnr.query(Self.reverseName(address), type: .ptr), name: Self.reverseName(address), type: .ptr)
             }
         } catch {
             status = failure(for: error, doing: "dnr")
@@ -115,8 +118,25 @@ struct Resolve: ParsableCommand {
         return []
     }
 
+    /// The name an IPv6 address's PTR record has (RFC 3596 §2.5): its 32 nibbles in reverse
+    /// order under `ip6.arpa`.
+    static func reverseName(_ address: IPv6Address) -> String {
+        let nibbles = address.bytes.reversed().flatMap { [$0 & 0x0F, $0 >> 4] }
+        return nibbles.map { String($0, radix: 16) }.joined(separator: ".") + ".ip6.arpa."
+    }
+
     private static func failed(_ error: MacTCPError) -> [String] {
         ["\"rtnCode\":\(error.code)", "\"error\":\(jsonString(error.name))"]
+    }
+}
+
+/// An IP address of either family (`10.0.0.1`, `2001:db8::1`).
+struct Address: ExpressibleByArgument, Sendable {
+    let value: IPAddress
+
+    init?(argument: String) {
+        guard let value = IPAddress(argument) else { return nil }
+        self.value = value
     }
 }
 

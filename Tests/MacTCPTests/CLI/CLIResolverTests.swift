@@ -13,7 +13,10 @@ import Testing
     .enabled(if: TestDNSServer.isAvailable, "needs dnsmasq (Debian's dnsmasq-base)"))
 struct CLIResolverTests {
     static func records() -> [String] {
-        DNRTests.records() + ["--dns-rr=evil.test,16,0a1b5b324a1b5d303b7077", "--local=/in-addr.arpa/"]
+        DNRTests.records() + [
+            "--dns-rr=evil.test,16,0a1b5b324a1b5d303b7077", "--local=/in-addr.arpa/", "--local=/ip6.arpa/",
+            "--ptr-record=6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa,six.test",
+        ]
     }
 
     private func dnr(_ server: TestDNSServer, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
@@ -31,6 +34,8 @@ struct CLIResolverTests {
         #expect(info.out == "\"x86\" \"Linux\"\n")
         let reverse = try dnr(server, ["--reverse", "10.0.0.1"])
         #expect(reverse.status == 0 && reverse.out == "one.test.\n", "\(reverse)")
+        let reverse6 = try dnr(server, ["--reverse", "fd00::6"])
+        #expect(reverse6.status == 0 && reverse6.out == "six.test.\n", "\(reverse6)")
     }
 
     @Test("failures exit with their documented status and name the MacTCP code: 68 no such name, 75 no answer, 64 bad input")

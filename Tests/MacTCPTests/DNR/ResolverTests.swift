@@ -115,6 +115,44 @@ struct ResolverTests {
         #expect(address(try resolver.resolve("old.test", type: .a, operation: "strToAddr")) == [.a(0x0A05_0505)])
     }
 
+    @Test("0x20: with randomizeCase the question goes out in mixed case and an answer that does not repeat it exactly is ignored")
+    func caseRandomized() throws {
+        let server = try TestDNSServer(DNSExchangeTests.records())
+        var randomized = configuration(["127.0.0.1:\(server.port)"])
+        randomized.randomizeCase = true
+        #expect(address(try Resolver(configuration: randomized).resolve("one.test", type: .a, operation: "strToAddr")) == [.a(0x0A00_0001)])
+        let lower = try ChildProcess("python3", ["-c", Self.lowercasingServer])
+        defer { lower.send(SIGTERM) }
+        try waitUntil(timeout: 10, "the server") { lower.output.contains("PORT") }
+        let port = try #require(UInt16(lower.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        var strict = configuration(["127.0.0.1:\(port)"], timeout: .milliseconds(500))
+        strict.randomizeCase = true
+        // A 14-letter name is all lower case by chance once in 16,384 tries.
+        guard case .failure(let error) = try Resolver(configuration: strict).resolve("abcdefghij.test", type: .a, operation: "strToAddr")
+        else {
+            Issue.record("an answer with the question in another case was taken")
+            return
+        }
+        #expect(error == .noAnsErr, "\(error)")
+        #expect(
+            address(
+                try Resolver(configuration: configuration(["127.0.0.1:\(port)"])).resolve(
+                    "abcdefghij.test", type: .a, operation: "strToAddr")) == [.a(0x0A05_0505)])
+    }
+
+    /// A server that answers A 10.5.5.5 with the question's name in lower case.
+    static let lowercasingServer = """
+        import socket, struct
+        server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); server.bind(('127.0.0.1', 0))
+        print('PORT', server.getsockname()[1], flush=True)
+        while True:
+            data, peer = server.recvfrom(4096)
+            end = data.index(0, 12) + 5
+            question = data[12:end].lower()
+            answer = struct.pack('!HHHIH', 0xC00C, 1, 1, 60, 4) + bytes([10, 5, 5, 5])
+            server.sendto(data[:2] + struct.pack('!HHHHH', 0x8180, 1, 1, 0, 0) + question + answer, peer)
+        """
+
     @Test("a server whose answers cannot be read (counts that lie) fails the question with dnrErr, not noAnsErr")
     func malformedAnswers() throws {
         let broken = try ChildProcess("python3", ["-c", Self.lyingServer])
