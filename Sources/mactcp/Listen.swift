@@ -24,8 +24,10 @@ struct Listen: ParsableCommand {
             this server's while it runs, even while every stream is busy. A passive open that \
             fails is retried with a growing pause (0.1 s to 5 s). Idle or vanished clients \
             hold a stream until --idle-timeout aborts them, or (with --keepalive) until their \
-            keepalive probes go unanswered for the ULP timeout (2 minutes). SIGINT (Ctrl-C), \
-            SIGTERM and SIGHUP abort the connections being served.
+            keepalive probes go unanswered for the ULP timeout (2 minutes). With --backlog N \
+            the port is kept listening instead (TCPListeningPort): clients who arrive while \
+            every stream is busy wait in the kernel's queue of N and are served in order. \
+            SIGINT (Ctrl-C), SIGTERM and SIGHUP abort the connections being served.
 
             \(ExitStatus.help)
             """
@@ -49,19 +51,33 @@ struct Listen: ParsableCommand {
     var idleTimeout = Seconds(0)
     @Flag(help: "TCP keepalive probes on idle connections (after 60 s, then every 10 s), so that a vanished client's ends.")
     var keepalive = false
+    @Option(
+        parsing: .unconditional,
+        help: "Keep the port listening with a queue of this many clients, 1…65535, so that none is refused while the pool is busy.")
+    var backlog: Count?
 
     func validate() throws {
         if !(1...1024).contains(pool.value) { throw ValidationError("--pool must be 1…1024, not \(pool.value)") }
+        if let backlog, !(1...65_535).contains(backlog.value) {
+            throw ValidationError("--backlog must be 1…65535, not \(backlog.value)")
+        }
     }
 
     func run() throws {
         Console.json.store(json, ordering: .relaxed)
         Interruption.install()
-        let port = port.value
+        var port = port.value
         let counter = Atomic(1)
         let first: TCPStream
         let ended = DispatchSemaphore(value: 0)
+        // Kept for the whole run: the process's end closes it.
+        var kept: TCPListeningPort?
+        defer { withExtendedLifetime(kept) {} }
         do {
+            if let backlog {
+                kept = try TCPListeningPort(port: port, backlog: backlog.value)
+                port = kept?.port ?? port
+            }
             first = try open(port: port, name: "connection \(counter.add(1, ordering: .relaxed).oldValue)", ended: once ? ended : nil)
         } catch {
             throw failure(for: error, doing: "listen on port \(port)")

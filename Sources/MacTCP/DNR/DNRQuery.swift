@@ -18,7 +18,7 @@ public final class DNRQuery: Sendable {
     /// Blocks until the answer comes, and returns its records.
     ///
     /// - Returns: The records: the CNAME chain from the name asked, then those of the type.
-    /// - Throws: `MacTCPError` with the failure's code, as ``DNRResult/wait()`` does.
+    /// - Throws: `MacTCPError` with the failure's code, as ``DNRResult/wait()-1feec`` does.
     @discardableResult
     public func wait() throws -> [DNRRecord] {
         try flight.wait().get().records.map { DNRRecord($0) }
@@ -26,8 +26,8 @@ public final class DNRQuery: Sendable {
 
     /// Suspends until the answer comes, and returns its records.
     ///
-    /// - Returns: The records, as ``wait()`` returns them.
-    /// - Throws: `CancellationError` when the task is cancelled; otherwise as ``wait()``.
+    /// - Returns: The records, as the blocking `wait()` returns them.
+    /// - Throws: `CancellationError` when the task is cancelled; otherwise as the blocking `wait()`.
     @discardableResult
     public func wait() async throws -> [DNRRecord] {
         try await flight.wait().get().records.map { DNRRecord($0) }

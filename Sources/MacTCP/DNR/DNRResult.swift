@@ -8,7 +8,7 @@
 /// hosts-table name: MacTCP's `noErr`); otherwise the query is in flight (MacTCP's
 /// `cacheFault`) and the result is done when the answer comes. Reading a field before then
 /// waits, as the Python object did; the fields never throw: a failure is in ``rtnCode``, and
-/// ``wait()`` throws it.
+/// ``wait()-1feec`` throws it.
 ///
 /// ```swift
 /// let result = try DNR.shared.strToAddr("localhost")
@@ -45,7 +45,7 @@ public final class DNRResult: Sendable {
     /// Suspends until the result is done; other waiters and the query go on if the task is
     /// cancelled.
     ///
-    /// - Throws: `CancellationError` when the task is cancelled; otherwise as ``wait()``.
+    /// - Throws: `CancellationError` when the task is cancelled; otherwise as ``wait()-1feec``.
     public func wait() async throws {
         _ = try await DNRAnswer.make(kind, flight.wait(), tieBreak: tieBreak).get()
     }

@@ -107,6 +107,7 @@ struct DocumentationTests {
         step("dnrResultDocExample", Examples.dnrResultDocExample)
         step("resolverOnDone", Examples.resolverOnDone)
         Examples.ipAddressDocExample()
+        step("listeningPortDocExample", Examples.listeningPortDocExample)
         #expect(try await Examples.addresses(of: "localhost") == [IPv4.loopback])
         try await runEventSequenceExample()
 

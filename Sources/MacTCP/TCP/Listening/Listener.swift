@@ -2,6 +2,7 @@
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
 import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #else
@@ -19,10 +20,13 @@ final class Listener: ReactorHandler {
     /// accepted. (Not `Lock<()>`: ThreadSanitizer reports the zero-sized value's access as
     /// made outside the mutex.)
     private let handingOff = Lock<UInt64>(0)
+    /// The kernel's accept queue for this socket (`listen`'s backlog).
+    private let backlog: Atomic<Int32>
 
-    private init(descriptor: Descriptor, endpoint: Endpoint) {
+    private init(descriptor: Descriptor, endpoint: Endpoint, backlog: Int32) {
         self.descriptor = descriptor
         self.endpoint = endpoint
+        self.backlog = Atomic(backlog)
     }
 
     /// Binds and listens on `port` of every local address (0: the system picks a port);
@@ -35,7 +39,7 @@ final class Listener: ReactorHandler {
     /// port be bound and listened on again while connections of an earlier listener linger
     /// in TIME-WAIT (the connections inherit it). A port the system picks is bound again
     /// explicitly, so that it stays bound when the listener is parked.
-    static func open(port: UInt16, armed: Bool) throws(MacTCPError) -> Listener {
+    static func open(port: UInt16, armed: Bool, backlog: Int32 = defaultBacklog) throws(MacTCPError) -> Listener {
         let fd = Sys.tcpSocket()
         guard fd >= 0 else {
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: -fd, detail: "cannot create a socket")
@@ -56,12 +60,12 @@ final class Listener: ReactorHandler {
             }
             throw MacTCPError.ipBadAddr.with(operation: "passiveOpen", errno: error, detail: "cannot bind port \(port)")
         }
-        let listening = Sys.listen(fd, backlog: Self.backlog)
+        let listening = Sys.listen(fd, backlog: backlog)
         guard listening >= 0, let endpoint = Sys.localEndpoint(fd) else {
             descriptor.retire()
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen")
         }
-        let listener = Listener(descriptor: descriptor, endpoint: endpoint)
+        let listener = Listener(descriptor: descriptor, endpoint: endpoint, backlog: backlog)
         if let error = listener.register(armed: armed) {
             descriptor.retire()
             throw error
@@ -69,8 +73,16 @@ final class Listener: ReactorHandler {
         return listener
     }
 
-    /// The kernel's accept queue: at most `net.core.somaxconn` (4096 by default).
-    private static let backlog: Int32 = 4096
+    /// The kernel's accept queue for passive opens: at most `net.core.somaxconn` (4096 by
+    /// default). A port kept listening (``TCPListeningPort``) sets its own.
+    static let defaultBacklog: Int32 = 4096
+
+    /// Sets the accept queue's length (`listen` again: Linux takes a new backlog on a
+    /// listening socket). Connections already queued stay.
+    func setBacklog(_ value: Int32) {
+        backlog.store(value, ordering: .relaxed)
+        _ = descriptor.withDescriptor { Sys.listen($0, backlog: value) }
+    }
 
     /// Binds `fd` to a port the system picks, explicitly: a probe socket (`SO_REUSEPORT`
     /// too) is bound to port 0 and `fd` to the port it got, then the probe is closed.
@@ -106,7 +118,7 @@ final class Listener: ReactorHandler {
 
     /// Listens again on the parked port.
     func resume(armed: Bool) throws(MacTCPError) {
-        let listening = descriptor.withDescriptor { Sys.listen($0, backlog: Self.backlog) } ?? -Int(EBADF)
+        let listening = descriptor.withDescriptor { Sys.listen($0, backlog: backlog.load(ordering: .relaxed)) } ?? -Int(EBADF)
         if listening < 0 {
             throw (listening == SyscallErrors.addressInUse ? MacTCPError.duplicateSocket : MacTCPError.insufficientResources).with(
                 operation: "passiveOpen", errno: Int32(-listening), detail: "cannot listen on port \(endpoint.port) again")
@@ -148,6 +160,17 @@ final class Listener: ReactorHandler {
     static func reset(_ fd: Int32) {
         _ = Sys.setResetOnClose(fd)
         Sys.close(fd)
+    }
+
+    /// Hands the connections a kept port accepted while no stream waited (see
+    /// ``ListenerRegistry``) to the streams now waiting, in the order they came.
+    func handHeld() {
+        handingOff.withLock { _ in
+            while let held = ListenerRegistry.shared.takeHeld(from: self) {
+                var taken: UInt64?
+                if !ListenerRegistry.shared.handOff(held, from: self, taken: &taken) { return }
+            }
+        }
     }
 
     func handle(events: UInt32) {

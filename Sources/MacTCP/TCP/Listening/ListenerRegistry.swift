@@ -6,7 +6,7 @@
 // waits (MacTCP's rule) and kept bound while the process holds the port. This file is the
 // policy; `Listener.swift` the listening socket itself, `WaiterQueue` the streams waiting on
 // one port, and `PortTable` indexes the listeners by port. It calls the system layer and the
-// reactor; the passive open in `TCP/` is its only user.
+// reactor; the passive open and the kept port (`TCPListeningPort`) in `TCP/` are its users.
 
 import Synchronization
 
@@ -108,11 +108,19 @@ final class ListenerRegistry: Sendable {
         @exclusivity(unchecked) var sleepers = 0
         /// Whether the listener is armed in epoll (the reactor accepts).
         @exclusivity(unchecked) var armed: Bool
+        /// The ports kept listening on this port (``TCPListeningPort``): while one is, the
+        /// listener listens even when no stream waits, and clients wait in the kernel's queue.
+        @exclusivity(unchecked) var kept = 0
+        /// The accept queue's length: the kept port's backlog, or the default.
+        @exclusivity(unchecked) var backlog = Listener.defaultBacklog
+        /// Connections a kept port accepted while no stream waited (a race with a passive
+        /// open that ended): given to the next waiting streams first, in order, never reset.
+        @exclusivity(unchecked) var held: [(fd: Int32, peer: Endpoint)] = []
 
-        init(listener: Listener, first: Waiter, holders: Int) {
+        init(listener: Listener, first: Waiter?, holders: Int) {
             self.listener = listener
-            waiters = WaiterQueue(first: first)
-            armed = first.watched
+            waiters = first.map { WaiterQueue(first: $0) } ?? WaiterQueue()
+            armed = first?.watched ?? false
             self.holders = holders
         }
 
@@ -120,6 +128,11 @@ final class ListenerRegistry: Sendable {
         /// the port, or marks it closing (true: the caller closes it).
         func waiterLeft() -> Bool {
             guard waiters.isEmpty else {
+                rearm()
+                return false
+            }
+            if kept > 0 {
+                // A kept port listens on: clients wait in the kernel's queue.
                 rearm()
                 return false
             }
@@ -139,7 +152,7 @@ final class ListenerRegistry: Sendable {
         /// (at most `net.core.somaxconn`) must hold every connection a waiting stream is due
         /// while nobody accepts.
         func rearm() {
-            let wanted = waiters.watched > 0 || sleepers > 0 || waiters.count > Self.lazyLimit
+            let wanted = waiters.watched > 0 || sleepers > 0 || waiters.count > min(Self.lazyLimit, Int(backlog))
             guard !closing, !parked, wanted != armed else { return }
             armed = wanted
             listener.arm(wanted)
@@ -167,6 +180,7 @@ final class ListenerRegistry: Sendable {
     ) throws(MacTCPError) -> (Ticket, Endpoint) {
         // Never nil: the wait has no deadline. (The thread closing a listener closes it
         // right after marking it, without opening anything in between.)
+        var heldBy: Listener?
         let entered = try table.wait(until: .never) { table throws(MacTCPError) -> (Ticket, Endpoint)? in
             if port != 0, table.entries[port]?.closing == true { return nil }
             let id = table.nextID
@@ -180,6 +194,7 @@ final class ListenerRegistry: Sendable {
                 entry.waiters.append(waiter)
                 if held != port { entry.holders += 1 }
                 entry.rearm()
+                if !entry.held.isEmpty { heldBy = entry.listener }
                 return (Ticket(port: port, id: id), entry.listener.endpoint)
             }
             let listener = try Listener.open(port: port, armed: waiter.watched)
@@ -190,7 +205,75 @@ final class ListenerRegistry: Sendable {
             throw MacTCPError.outOfMemory.with(operation: "passiveOpen", detail: "the listener table could not be entered")
         }
         if let held, held != entered.1.port { release(held) }
+        // On the reactor's thread: the caller holds the stream's lock, which the hand-off takes.
+        if let heldBy { Reactor.shared.schedule(after: .zero) { heldBy.handHeld() } }
         return entered
+    }
+
+    /// Keeps `port` listening (0: a port the system picks) with an accept queue of
+    /// `backlog`, until ``unkeep(_:)``: the kept port of ``TCPListeningPort``. Returns the port.
+    func keep(port: UInt16, backlog: Int32) throws(MacTCPError) -> UInt16 {
+        let kept = try table.wait(until: .never) { table throws(MacTCPError) -> UInt16? in
+            if port != 0, table.entries[port]?.closing == true { return nil }
+            if port != 0, let entry = table.entries[port] {
+                if entry.parked {
+                    try entry.listener.resume(armed: false)
+                    entry.parked = false
+                }
+                entry.kept += 1
+                entry.holders += 1
+                if entry.kept == 1 || backlog > entry.backlog {
+                    entry.backlog = backlog
+                    entry.listener.setBacklog(backlog)
+                }
+                entry.rearm()
+                return port
+            }
+            let listener = try Listener.open(port: port, armed: false, backlog: backlog)
+            let entry = Entry(listener: listener, first: nil, holders: 1)
+            entry.kept = 1
+            entry.backlog = backlog
+            table.entries[listener.endpoint.port] = entry
+            return listener.endpoint.port
+        }
+        guard let kept else {
+            throw MacTCPError.outOfMemory.with(operation: "TCPListeningPort", detail: "the listener table could not be entered")
+        }
+        return kept
+    }
+
+    /// Ends one kept port on `port`. When none is left, the port follows MacTCP's rule again:
+    /// with no stream waiting it stops listening (parked while a stream holds it, closed
+    /// otherwise), which resets every client still in the kernel's queue, and the
+    /// connections held for the next streams are reset too.
+    func unkeep(_ port: UInt16) {
+        let (closing, stranded) = table.withLock { table -> (Listener?, [(fd: Int32, peer: Endpoint)]) in
+            guard let entry = table.entries[port], entry.kept > 0 else { return (nil, []) }
+            entry.kept -= 1
+            entry.holders -= 1
+            guard entry.kept == 0 else { return (nil, []) }
+            let stranded = entry.held
+            entry.held = []
+            entry.backlog = Listener.defaultBacklog
+            if entry.waiters.isEmpty {
+                return (entry.waiterLeft() ? entry.listener : nil, stranded)
+            }
+            entry.listener.setBacklog(Listener.defaultBacklog)
+            entry.rearm()
+            return (nil, stranded)
+        }
+        for connection in stranded { Listener.reset(connection.fd) }
+        if let closing { close(closing) }
+    }
+
+    /// The oldest connection held for the next waiting stream, when a stream waits.
+    func takeHeld(from listener: Listener) -> (fd: Int32, peer: Endpoint)? {
+        table.withLock { table in
+            guard let entry = table.entries[listener.endpoint.port], entry.listener === listener, !entry.waiters.isEmpty,
+                !entry.held.isEmpty
+            else { return nil }
+            return entry.held.removeFirst()
+        }
     }
 
     /// A stream that passive-opened on a port holds it until it is released or passive-opens
@@ -290,17 +373,25 @@ final class ListenerRegistry: Sendable {
     /// `taken` is the ticket id of the stream that took it.
     func handOff(_ connection: (fd: Int32, peer: Endpoint), from listener: Listener, taken: inout UInt64?) -> Bool {
         while true {
-            let (waiter, closing, remaining) = table.withLock { table -> (Waiter?, Listener?, Bool) in
+            let (waiter, closing, remaining, kept) = table.withLock { table -> (Waiter?, Listener?, Bool, Bool) in
                 let port = listener.endpoint.port
-                guard let entry = table.entries[port], entry.listener === listener, !entry.parked else { return (nil, nil, false) }
+                guard let entry = table.entries[port], entry.listener === listener, !entry.parked else { return (nil, nil, false, false) }
+                if entry.kept > 0 && entry.waiters.isEmpty {
+                    // A kept port's client that no stream waits for (a passive open ended as
+                    // it was accepted): held for the next stream, never reset.
+                    entry.held.append(connection)
+                    return (nil, nil, false, true)
+                }
                 guard let waiter = entry.waiters.removeFirst(where: { $0.accepts(connection.peer) }) else {
-                    return (nil, nil, !entry.closing)
+                    return (nil, nil, !entry.closing, false)
                 }
                 // The last waiter's listener is parked (or closed) before the stream learns of
                 // its connection: once its wait returns, nothing listens on the port any more.
+                // A kept port's stays listening, and what is queued waits for the next stream.
                 let close = entry.waiterLeft()
-                return (waiter, close ? entry.listener : nil, !entry.closing && !entry.parked)
+                return (waiter, close ? entry.listener : nil, !entry.closing && !entry.parked && !entry.waiters.isEmpty, false)
             }
+            if kept { return false }
             guard let waiter else {
                 Listener.reset(connection.fd)
                 return remaining
@@ -312,10 +403,8 @@ final class ListenerRegistry: Sendable {
                 taken = waiter.id
                 return remaining
             }
-            if !remaining {
-                Listener.reset(connection.fd)
-                return false
-            }
+            // The stream was released meanwhile: the next waiter, or (none left) held by a kept
+            // port, or reset.
         }
     }
 }

@@ -16,6 +16,12 @@ struct WaiterQueue {
     /// How many of the waiters are marked `watched`.
     private(set) var watched: Int
 
+    /// No waiter yet (a port kept listening before any stream waits on it).
+    init() {
+        slots = []
+        watched = 0
+    }
+
     init(first: Waiter) {
         slots = [first]
         watched = first.watched ? 1 : 0

@@ -3,6 +3,7 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
+import Foundation
 import MacTCP
 import Synchronization
 
@@ -286,5 +287,66 @@ enum Examples {
         let address = IPAddress("2001:DB8:0:0:0:0:0:1")!
         print(address)  // → 2001:db8::1
         print(IPAddress("::ffff:10.0.0.1") == .v4(0x0A00_0001))  // → true
+    }
+
+    static func listeningPortDocExample() throws {
+        let listening = try TCPListeningPort(port: 0, backlog: 128)
+        let stream = try TCPStream()
+        try stream.passiveOpen(port: listening.port)   // as always; clients queue meanwhile
+        print(listening.port > 0)  // → true
+        stream.release()
+        listening.close()
+    }
+
+    // MARK: - Servers under load (ServersUnderLoad.md; compiled, not run here)
+
+    static func serve(port: UInt16, poolSize: Int) throws {
+        let listening = try TCPListeningPort(port: port, backlog: 128)
+        let threads = (0..<poolSize).map { _ in
+            Thread {
+                guard let stream = try? TCPStream() else { return }
+                defer { stream.release() }
+                while true {                                      // one connection after another
+                    do {
+                        try stream.passiveOpen(port: listening.port)
+                        try stream.wait()
+                        let request = try stream.receive(timeout: .seconds(30))
+                        try stream.send("HTTP/1.1 200 OK\r\nContent-Length: \(request.data.count)\r\n\r\n")
+                        try stream.send(request.data, push: true)
+                        try stream.close()                        // "no more from me"
+                        _ = try? stream.receive(timeout: .seconds(5))  // to the client's close
+                    } catch {
+                        try? stream.abort()                       // serve the next one
+                    }
+                }
+            }
+        }
+        threads.forEach { $0.start() }
+        withExtendedLifetime(listening) { while true { sleep(3600) } }
+    }
+
+    static func serveAsync(port: UInt16, poolSize: Int) async throws {
+        let listening = try TCPListeningPort(port: port, backlog: 128)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<poolSize {
+                group.addTask {
+                    let stream = try TCPStream()
+                    defer { stream.release() }
+                    while true {
+                        do {
+                            try stream.passiveOpen(port: listening.port)
+                            try await stream.wait()
+                            let request = try await stream.receive(timeout: .seconds(30))
+                            try await stream.send(request.data, push: true)
+                            try await stream.close()
+                        } catch {
+                            try? stream.abort()
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        listening.close()
     }
 }
