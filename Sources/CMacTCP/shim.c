@@ -185,13 +185,36 @@ long mt_send_reporting_ack(int fd, const void *buf, size_t len, int flags) {
     return n < 0 ? -errno : n;
 }
 
+/// Copies an address of either family as 16 IPv6 bytes (IPv4 mapped); returns the IPv4
+/// address in network byte order, or 0 for IPv6.
+static uint32_t mt_address16(const struct sockaddr *address, uint8_t out[16]) {
+    if (address->sa_family == AF_INET) {
+        uint32_t v4 = ((const struct sockaddr_in *)address)->sin_addr.s_addr;
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xFF;
+        memcpy(out + 12, &v4, 4);
+        return v4;
+    }
+    if (address->sa_family == AF_INET6) {
+        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)address)->sin6_addr;
+        memcpy(out, v6, 16);
+        if (IN6_IS_ADDR_V4MAPPED(v6)) {
+            uint32_t v4;
+            memcpy(&v4, out + 12, 4);
+            return v4;
+        }
+    }
+    return 0;
+}
+
 int mt_errqueue_next(int fd, struct mt_errq_entry *entry) {
     char control[512];
-    struct sockaddr_in from;
+    struct sockaddr_storage from;
     char payload[64];
     struct iovec iov = {payload, sizeof payload};
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
+    memset(&from, 0, sizeof from);
     memset(entry, 0, sizeof *entry);
     msg.msg_name = &from;
     msg.msg_namelen = sizeof from;
@@ -204,28 +227,36 @@ int mt_errqueue_next(int fd, struct mt_errq_entry *entry) {
     }
     entry->kind = MT_ERRQ_OTHER;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level != SOL_IP || cm->cmsg_type != IP_RECVERR) continue;
+        // An IPv4 socket reports as SOL_IP, an IPv6 one (dual-stack too) as SOL_IPV6.
+        int ours = (cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_RECVERR)
+                   || (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_RECVERR);
+        if (!ours) continue;
         struct sock_extended_err *ee = (struct sock_extended_err *)CMSG_DATA(cm);
         entry->err = (int)ee->ee_errno;
         if (ee->ee_origin == SO_EE_ORIGIN_TIMESTAMPING) {
             entry->kind = ee->ee_info == SCM_TSTAMP_ACK ? MT_ERRQ_ACK : MT_ERRQ_OTHER;
             entry->data = ee->ee_data;
-        } else if (ee->ee_origin == SO_EE_ORIGIN_ICMP) {
+        } else if (ee->ee_origin == SO_EE_ORIGIN_ICMP || ee->ee_origin == SO_EE_ORIGIN_ICMP6) {
             entry->kind = MT_ERRQ_ICMP;
+            entry->icmp6 = ee->ee_origin == SO_EE_ORIGIN_ICMP6;
             entry->icmp_type = ee->ee_type;
             entry->icmp_code = ee->ee_code;
             entry->data = ee->ee_info;
-            struct sockaddr_in *offender = (struct sockaddr_in *)SO_EE_OFFENDER(ee);
-            if (offender->sin_family == AF_INET) entry->offender = offender->sin_addr.s_addr;
-            if (msg.msg_namelen >= sizeof(struct sockaddr_in) && from.sin_family == AF_INET) {
-                entry->dest_addr = from.sin_addr.s_addr;
-                entry->dest_port = from.sin_port;
+            entry->offender = mt_address16(SO_EE_OFFENDER(ee), entry->offender6);
+            if (msg.msg_namelen > 0) {
+                entry->dest_addr = mt_address16((const struct sockaddr *)&from, entry->dest6);
+                entry->dest_port = ((const struct sockaddr_in *)&from)->sin_port;  // same offset in both
             }
         } else {
             entry->data = ee->ee_info;
         }
     }
     return 1;
+}
+
+int mt_accept(int fd, void *peer, uint32_t *length) {
+    int result = accept4(fd, (struct sockaddr *)peer, (socklen_t *)length, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return result < 0 ? -errno : result;
 }
 
 int mt_disconnect(int fd) {
@@ -235,13 +266,3 @@ int mt_disconnect(int fd) {
     RET(connect(fd, &unspec, sizeof unspec));
 }
 
-int mt_accept(int fd, uint32_t *address, uint16_t *port) {
-    struct sockaddr_in peer;
-    socklen_t length = sizeof peer;
-    memset(&peer, 0, sizeof peer);
-    int result = accept4(fd, (struct sockaddr *)&peer, &length, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (result < 0) return -errno;
-    *address = peer.sin_addr.s_addr;
-    *port = peer.sin_port;
-    return result;
-}

@@ -162,18 +162,22 @@ struct mt_errq_entry {
     uint32_t data;        // ACK: byte offset (OPT_ID); ICMP: ee_info (e.g. next-hop MTU)
     int err;              // ee_errno
     uint8_t icmp_type, icmp_code;
-    uint32_t offender;    // network byte order; 0 when unknown
-    uint32_t dest_addr;   // original destination, network byte order
+    uint32_t offender;    // network byte order; 0 when unknown or IPv6
+    uint32_t dest_addr;   // original destination, network byte order; 0 when IPv6
     uint16_t dest_port;   // network byte order
+    uint8_t icmp6;        // 1: an ICMPv6 message (RFC 4443 types and codes)
+    uint8_t offender6[16];  // the reporting host as IPv6 (IPv4-mapped for IPv4); zeros when unknown
+    uint8_t dest6[16];      // the original destination as IPv6 (IPv4-mapped for IPv4)
 };
+
+/// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) (a GNU call Swift cannot import): the peer's
+/// address, of either family, in `peer`; `*length` in and out as for accept.
+int mt_accept(int fd, void *peer, uint32_t *length);
 
 /// Takes one entry from the socket's error queue (MSG_ERRQUEUE). Returns 1 with an entry,
 /// 0 when the queue is empty, -errno on failure.
 int mt_errqueue_next(int fd, struct mt_errq_entry *entry);
 
-/// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) on an IPv4 listener; the peer's address and port
-/// are returned in network byte order.
-int mt_accept(int fd, uint32_t *address, uint16_t *port);
 
 /// Disconnects a TCP socket with a reset, keeping the descriptor (connect AF_UNSPEC).
 int mt_disconnect(int fd);

@@ -65,6 +65,9 @@ public struct IPv6Address: Sendable, Hashable, CustomStringConvertible {
     /// The loopback address, `::1`.
     public static let loopback = IPv6Address(unchecked: [UInt8](repeating: 0, count: 15) + [1])
 
+    /// The unspecified address, `::`.
+    static let unspecified = IPv6Address(unchecked: [UInt8](repeating: 0, count: 16))
+
     /// An address from its bytes.
     ///
     /// - Parameters:

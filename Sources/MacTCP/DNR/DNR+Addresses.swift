@@ -1,6 +1,12 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
+#if canImport(Glibc)
+import Glibc
+#else
+#error("Unsupported platform")
+#endif
+
 extension DNR {
     /// A name's addresses of both families, in the order to try them: for connecting by name.
     ///
@@ -19,8 +25,7 @@ extension DNR {
     ///
     /// There is no corresponding MacTCP call; MacTCP knew IPv4 only (``strToAddr(_:)``).
     public func addresses(for name: String) async throws -> [IPAddress] {
-        if let v4 = DNRNames.dottedQuad(name) { return [.v4(v4)] }
-        if name.contains(":"), let literal = IPAddress(name) { return [literal] }
+        if let literal = Self.literal(name) { return [literal] }
         let configuration = self.configuration
         let v4 = try query(name, type: .a)
         let v6 = configuration.noAAAA ? nil : try query(name, type: .aaaa)
@@ -31,16 +36,84 @@ extension DNR {
         } else {
             results = await Self.race(v4, v6)
         }
+        try Task.checkCancellation()
+        return try Self.chosen(name, results)
+    }
+
+    /// An address literal is its own answer.
+    private static func literal(_ name: String) -> IPAddress? {
+        if let v4 = DNRNames.dottedQuad(name) { return .v4(v4) }
+        if name.contains(":"), let literal = IPAddress(name) { return literal }
+        return nil
+    }
+
+    /// The addresses of both answers in the order to try them, or the more telling failure.
+    private static func chosen(_ name: String, _ results: [Bool: Result<[IPAddress], any Error>]) throws -> [IPAddress] {
         let found = (try? results[true]?.get() ?? []) ?? []
         let all = ((try? results[false]?.get()) ?? []) + found
         if !all.isEmpty { return AddressSelection.ordered(all) }
-        try Task.checkCancellation()
         let failures = [results[false], results[true]].compactMap { result -> (any Error)? in
             guard case .failure(let error)? = result else { return nil }
             return error
         }
         if let telling = failures.first(where: { !(($0 as? MacTCPError) == .authNameErr) }) { throw telling }
         throw failures.first ?? MacTCPError.authNameErr.with(operation: "addresses", detail: "\(name): no A or AAAA record")
+    }
+
+    /// ``addresses(for:)`` within `deadline`, for an active open by name (the resolution
+    /// counts against the open's timeout); `openFailed` with `ETIMEDOUT` when it passes.
+    func addresses(for name: String, deadline: Deadline) async throws -> [IPAddress] {
+        guard let left = deadline.remaining else { return try await addresses(for: name) }
+        return try await withThrowingTaskGroup(of: [IPAddress]?.self) { group in
+            group.addTask { try await self.addresses(for: name) }
+            group.addTask {
+                try await Task.sleep(for: left)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let found = try await group.next(), let found else { throw Self.resolutionTimedOut(name) }
+            return found
+        }
+    }
+
+    /// The blocking ``addresses(for:)``, within `deadline`: the same queries, the same
+    /// resolution delay, waited for on the calling thread.
+    func addresses(for name: String, deadline: Deadline) throws -> [IPAddress] {
+        if let literal = Self.literal(name) { return [literal] }
+        let configuration = self.configuration
+        let v4 = try query(name, type: .a)
+        let v6 = configuration.noAAAA ? nil : try query(name, type: .aaaa)
+        let settled = Lock(0)
+        for query in [v4, v6].compactMap({ $0 }) {
+            query.onDone { _ in
+                settled.withLock { count in
+                    count += 1
+                    settled.broadcastWhileLocked()
+                }
+            }
+        }
+        let expected = v6 == nil ? 1 : 2
+        var delayEnd: Deadline?
+        var results: [Bool: Result<[IPAddress], any Error>] = [:]
+        while true {
+            let count = settled.withLock { $0 }
+            results = [:]
+            if v4.isDone { results[false] = Self.addresses(of: v4) }
+            if let v6, v6.isDone { results[true] = Self.addresses(of: v6) }
+            if count >= expected || (configuration.singleRequest && results[false] != nil && v6 == nil) { break }
+            if delayEnd == nil, results.values.contains(where: { (try? $0.get())?.isEmpty == false }) {
+                delayEnd = Deadline(milliseconds: UInt64(Self.resolutionDelay.components.attoseconds / 1_000_000_000_000_000))
+            }
+            if let delayEnd, delayEnd.hasPassed { break }
+            if deadline.hasPassed { throw Self.resolutionTimedOut(name) }
+            _ = settled.wait(until: Deadline.earlier(deadline, delayEnd ?? deadline)) { $0 > count ? () : nil }
+        }
+        return try Self.chosen(name, results)
+    }
+
+    private static func resolutionTimedOut(_ name: String) -> MacTCPError {
+        MacTCPError.openFailed.with(
+            operation: "activeOpen", errno: ETIMEDOUT, detail: "resolving \(name) took longer than the open's timeout")
     }
 
     /// Both queries awaited at once, keyed by "is IPv6"; the lagging one given up 50 ms
@@ -74,17 +147,24 @@ extension DNR {
 
     private static func addresses(of query: DNRQuery) async -> Result<[IPAddress], any Error> {
         do {
-            let records = try await query.wait()
-            return .success(
-                records.compactMap { record in
-                    switch record.value {
-                    case .a(let v4): return .v4(v4)
-                    case .aaaa(let bytes): return IPv6Address(bytes: bytes).map(IPAddress.v6)
-                    default: return nil
-                    }
-                })
+            return .success(addresses(in: try await query.wait()))
         } catch {
             return .failure(error)
+        }
+    }
+
+    /// The answer of a query that is done (the blocking wait returns at once).
+    private static func addresses(of query: DNRQuery) -> Result<[IPAddress], any Error> {
+        Result { addresses(in: try query.wait()) }
+    }
+
+    private static func addresses(in records: [DNRRecord]) -> [IPAddress] {
+        records.compactMap { record in
+            switch record.value {
+            case .a(let v4): return .v4(v4)
+            case .aaaa(let bytes): return IPv6Address(bytes: bytes).map(IPAddress.v6)
+            default: return nil
+            }
         }
     }
 }

@@ -37,16 +37,9 @@ enum DNSExchange {
     /// The largest UDP answer taken (EDNS0's 1,232 bytes are asked for; some servers send more).
     static let udpBuffer = 65_535
 
-    /// Asks `server` the question of `query` (whose ID is replaced by a random one).
-    static func ask(
-        _ query: DNSMessage, server: Endpoint, deadline: Deadline, tcpOnly: Bool = false, exactCase: Bool = false
-    ) -> Result<DNSMessage, DNSExchangeFailure> {
-        ask(query, server: SocketAddress(server), deadline: deadline, tcpOnly: tcpOnly, exactCase: exactCase)
-    }
-
     /// Asks `server` (IPv4 or IPv6) the question of `query` (whose ID is replaced by a random one).
     static func ask(
-        _ query: DNSMessage, server: SocketAddress, deadline: Deadline, tcpOnly: Bool = false, exactCase: Bool = false
+        _ query: DNSMessage, server: Endpoint, deadline: Deadline, tcpOnly: Bool = false, exactCase: Bool = false
     ) -> Result<DNSMessage, DNSExchangeFailure> {
         var query = query
         query.id = UInt16.random(in: 0...UInt16.max)
@@ -69,7 +62,7 @@ enum DNSExchange {
         }
     }
 
-    private static func overUDP(_ query: DNSMessage, server: SocketAddress, deadline: Deadline, exactCase: Bool) -> Result<
+    private static func overUDP(_ query: DNSMessage, server: Endpoint, deadline: Deadline, exactCase: Bool) -> Result<
         DNSMessage, DNSExchangeFailure
     > {
         let fd = Sys.socket(SOCK_DGRAM, for: server)
@@ -77,7 +70,7 @@ enum DNSExchange {
         defer { Sys.close(fd) }
         // Connected: the kernel takes datagrams from the server's address and port only, and
         // reports its ICMP port unreachable as ECONNREFUSED (nothing listens there).
-        let connected = Sys.connect(fd, to: server)
+        let connected = Sys.connect(fd, server)
         if connected < 0 { return .failure(.unreachable(Int32(-connected))) }
         let bytes = query.encoded()
         let sent = bytes.withUnsafeBytes { Sys.send(fd, $0, flags: Sys.msgNoSignal | Sys.msgDontWait) }
@@ -106,13 +99,13 @@ enum DNSExchange {
         }
     }
 
-    private static func overTCP(_ query: DNSMessage, server: SocketAddress, deadline: Deadline, exactCase: Bool) -> Result<
+    private static func overTCP(_ query: DNSMessage, server: Endpoint, deadline: Deadline, exactCase: Bool) -> Result<
         DNSMessage, DNSExchangeFailure
     > {
         let fd = Sys.socket(SOCK_STREAM, for: server)
         guard fd >= 0 else { return .failure(.unreachable(-fd)) }
         defer { Sys.close(fd) }
-        var result = Sys.connect(fd, to: server)
+        var result = Sys.connect(fd, server)
         if result == SyscallErrors.inProgress {
             let ready = Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: deadline.pollMilliseconds)
             if ready == 0 { return .failure(.timedOut) }

@@ -48,11 +48,11 @@ final class Resolver: Sendable {
 
     /// The servers to ask for `name`: the Hosts file's for the longest domain `name` is
     /// under, otherwise the configuration's (IPv4 and IPv6; a malformed entry is skipped).
-    private func servers(for name: DNSName) -> [SocketAddress] {
+    private func servers(for name: DNSName) -> [Endpoint] {
         if let delegated = hostsFile?.servers(for: name) {
-            return delegated.map { SocketAddress(.v4($0), port: 53) }
+            return delegated.map { Endpoint(.v4($0), port: 53) }
         }
-        let servers = configuration.nameServers.compactMap { SocketAddress(parsing: $0, defaultPort: 53) }
+        let servers = configuration.nameServers.compactMap { Endpoint(parsing: $0, defaultPort: 53) }
         guard configuration.rotate, servers.count > 1 else { return servers }
         let first = nextServer.add(1, ordering: .relaxed).oldValue % servers.count
         return Array(servers[first...] + servers[..<first])
@@ -207,7 +207,7 @@ final class Resolver: Sendable {
 
     /// One server asked: an answer that settles the question (NOERROR or NXDOMAIN), or why
     /// not. A FORMERR to a query with EDNS0 is asked once more without it (RFC 6891 §7).
-    private func exchange(_ name: DNSName, type: DNSRecordType, server: SocketAddress) -> Result<DNSMessage, ServerFailure> {
+    private func exchange(_ name: DNSName, type: DNSRecordType, server: Endpoint) -> Result<DNSMessage, ServerFailure> {
         var edns = configuration.edns
         while true {
             let asked = configuration.randomizeCase ? name.withRandomCase() : name

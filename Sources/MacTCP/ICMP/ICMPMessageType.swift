@@ -49,6 +49,30 @@ public enum ICMPMessageType: Int, Sendable {
         }
     }
 
+    /// Maps an ICMPv6 type and code (RFC 4443) to MacTCP's numbering: no route and a reject
+    /// route are the network's, the other destination-unreachable codes the host's (the port
+    /// its own), packet too big is fragmentation needed.
+    init?(icmpv6Type: UInt8, code: UInt8) {
+        switch (icmpv6Type, code) {
+        case (1, 0), (1, 6): self = .netUnreach
+        case (1, 4): self = .portUnreach
+        case (1, _): self = .hostUnreach
+        case (2, _): self = .fragReqd
+        case (3, _): self = .timeExceeded
+        case (4, _): self = .parmProblem
+        default: return nil
+        }
+    }
+
+    /// Maps a message of either family (`icmpv6`: RFC 4443's numbering).
+    init?(icmpType: UInt8, code: UInt8, icmpv6: Bool) {
+        if icmpv6 {
+            self.init(icmpv6Type: icmpType, code: code)
+        } else {
+            self.init(icmpType: icmpType, code: code)
+        }
+    }
+
     /// The best guess from the errno the kernel reports for an ICMP error on a TCP socket
     /// (Linux does not queue the ICMP message itself for TCP connections).
     init?(errno: Int32) {

@@ -30,6 +30,17 @@ struct Deadline: Sendable {
 
     static let never = Deadline(timeout: .zero)
 
+    private init(end: UInt64?) {
+        self.end = end
+    }
+
+    /// The earlier of two deadlines (no limit is the latest).
+    static func earlier(_ first: Deadline, _ second: Deadline) -> Deadline {
+        guard let a = first.end else { return second }
+        guard let b = second.end else { return first }
+        return Deadline(end: min(a, b))
+    }
+
     /// Now on `CLOCK_MONOTONIC`, in nanoseconds.
     static func monotonicNow() -> UInt64 {
         var now = timespec()

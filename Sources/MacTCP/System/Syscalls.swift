@@ -19,7 +19,6 @@ import Glibc
 /// `EAGAIN` and `EINPROGRESS` are values a caller looks at, not exceptions. `EINTR` is retried
 /// here, except for `close`, which is never retried (the descriptor is gone either way).
 enum Sys {
-    /// A socket address in MacTCP's terms: IPv4 host and port in host byte order.
     @inline(__always)
     private static func retrying(_ call: () -> Int) -> Int {
         while true {
@@ -40,30 +39,41 @@ enum Sys {
 
     /// A non-blocking, close-on-exec IPv4 TCP socket.
     static func tcpSocket() -> Int32 {
-        Int32(retrying { Int(Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+        socket(SOCK_STREAM, ipv6: false)
     }
 
     /// A non-blocking, close-on-exec IPv4 UDP socket.
     static func udpSocket() -> Int32 {
-        Int32(retrying { Int(Glibc.socket(AF_INET, Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
+        socket(SOCK_DGRAM, ipv6: false)
     }
 
-    /// A non-blocking, close-on-exec socket of `type` (`SOCK_DGRAM`, `SOCK_STREAM`) for
-    /// `address`'s family.
-    static func socket(_ type: __socket_type, for address: SocketAddress) -> Int32 {
-        let family = address.address.isIPv6 ? AF_INET6 : AF_INET
+    /// A non-blocking, close-on-exec socket of `type` (`SOCK_DGRAM`, `SOCK_STREAM`), IPv6
+    /// (`AF_INET6`) or IPv4.
+    static func socket(_ type: __socket_type, ipv6: Bool) -> Int32 {
+        let family = ipv6 ? AF_INET6 : AF_INET
         return Int32(retrying { Int(Glibc.socket(family, Int32(type.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)) })
     }
 
-    /// Runs `body` with `address` as a `sockaddr_in` or `sockaddr_in6`.
-    private static func withSockaddr<R>(_ address: SocketAddress, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        switch address.address {
+    /// A non-blocking, close-on-exec socket of `type` for `address`'s family.
+    static func socket(_ type: __socket_type, for address: Endpoint) -> Int32 {
+        socket(type, ipv6: address.address.isIPv6)
+    }
+
+    /// Runs `body` with `endpoint` as a `sockaddr_in` or `sockaddr_in6`.
+    private static func withSockaddr<R>(_ endpoint: Endpoint, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        switch endpoint.address {
         case .v4(let host):
-            return withSockaddr(Endpoint(host: host, port: address.port), body)
+            var raw = sockaddr_in()
+            raw.sin_family = sa_family_t(AF_INET)
+            raw.sin_port = endpoint.port.bigEndian
+            raw.sin_addr.s_addr = host.bigEndian
+            return withUnsafePointer(to: &raw) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         case .v6(let v6):
             var raw = sockaddr_in6()
             raw.sin6_family = sa_family_t(AF_INET6)
-            raw.sin6_port = address.port.bigEndian
+            raw.sin6_port = endpoint.port.bigEndian
             raw.sin6_scope_id = v6.scopeID
             withUnsafeMutableBytes(of: &raw.sin6_addr) { $0.copyBytes(from: v6.bytes) }
             return withUnsafePointer(to: &raw) {
@@ -73,61 +83,62 @@ enum Sys {
     }
 
     /// The address in a `sockaddr_storage` filled by the kernel (IPv4-mapped IPv6 as IPv4).
-    private static func socketAddress(_ storage: sockaddr_storage) -> SocketAddress? {
+    private static func endpoint(_ storage: sockaddr_storage) -> Endpoint? {
         var storage = storage
         switch Int32(storage.ss_family) {
         case AF_INET:
             let v4 = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
-            return SocketAddress(endpoint(v4))
+            return Endpoint(host: UInt32(bigEndian: v4.sin_addr.s_addr), port: UInt16(bigEndian: v4.sin_port))
         case AF_INET6:
             let v6 = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
+            let port = UInt16(bigEndian: v6.sin6_port)
+            let words = withUnsafeBytes(of: v6.sin6_addr) { ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt32.self)) }
+            if words.0 == 0 && words.1 == UInt32(0xFFFF).bigEndian {
+                // IPv4-mapped (a dual-stack socket's IPv4 peer): the IPv4 address, no array.
+                let host = withUnsafeBytes(of: v6.sin6_addr) { UInt32(bigEndian: $0.load(fromByteOffset: 12, as: UInt32.self)) }
+                return Endpoint(host: host, port: port)
+            }
             let bytes = withUnsafeBytes(of: v6.sin6_addr) { Array($0) }
-            let address = IPv6Address(unchecked: bytes, scopeID: v6.sin6_scope_id)
-            return SocketAddress(address.mappedIPv4.map(IPAddress.v4) ?? .v6(address), port: UInt16(bigEndian: v6.sin6_port))
+            return Endpoint(.v6(IPv6Address(unchecked: bytes, scopeID: v6.sin6_scope_id)), port: port)
         default:
             return nil
         }
     }
 
-    /// Starts a non-blocking connect to an address of either family.
-    static func connect(_ fd: Int32, to address: SocketAddress) -> Int {
-        withSockaddr(address) { raw, length in
-            let result = Glibc.connect(fd, raw, length)
-            return result < 0 ? -Int(Glibc.errno) : Int(result)
-        }
-    }
-
-    /// recvfrom() one datagram from a socket of either family: its length and sender.
-    static func receiveDatagram(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> (Int, SocketAddress?) {
+    /// Calls `call` (`accept4`, `getsockname`, `getpeername`, `recvfrom`) with room for an
+    /// address of either family; returns its result and the address it wrote.
+    private static func withAddressRoom(
+        _ call: (UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int
+    ) -> (Int, Endpoint?) {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                retrying { recvfrom(fd, buffer.baseAddress, buffer.count, flags, raw, &length) }
-            }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { call($0, &length) }
         }
-        return (result, result < 0 ? nil : socketAddress(storage))
+        return (result, result < 0 ? nil : endpoint(storage))
+    }
+
+    /// recvfrom() one datagram from a socket of either family: its length (0 is a valid,
+    /// empty datagram) and sender.
+    static func receiveDatagram(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> (Int, Endpoint?) {
+        withAddressRoom { raw, length in retrying { recvfrom(fd, buffer.baseAddress, buffer.count, flags, raw, length) } }
     }
 
     /// The local address of a socket of either family.
-    static func localAddress(_ fd: Int32) -> SocketAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return result < 0 ? nil : socketAddress(storage)
+    static func localEndpoint(_ fd: Int32) -> Endpoint? {
+        let (result, endpoint) = withAddressRoom { raw, length in Int(getsockname(fd, raw, length)) }
+        return result < 0 ? nil : endpoint
     }
 
     /// The source address the kernel would use towards `destination` (a UDP socket connected
     /// there: no packet is sent), or nil when there is no route.
     static func sourceAddress(to destination: IPAddress) -> IPAddress? {
-        let target = SocketAddress(destination, port: 9)
+        let target = Endpoint(destination, port: 9)
         let fd = socket(SOCK_DGRAM, for: target)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        guard connect(fd, to: target) == 0 else { return nil }
-        return localAddress(fd)?.address
+        guard connect(fd, target) == 0 else { return nil }
+        return localEndpoint(fd)?.address
     }
 
     /// The index of the interface named `name`, or nil.
@@ -150,18 +161,6 @@ enum Sys {
         }
     }
 
-    /// recvfrom() one datagram; returns its length (0 is a valid, empty datagram) and sender.
-    static func receiveFrom(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, flags: Int32) -> (Int, Endpoint) {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let result = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                retrying { recvfrom(fd, buffer.baseAddress, buffer.count, flags, raw, &length) }
-            }
-        }
-        return (result, endpoint(address))
-    }
-
     /// The path MTU towards `host` (IP_MTU on a socket connected there; no packet is sent).
     static func pathMTU(to host: UInt32) -> Int {
         let fd = udpSocket()
@@ -170,6 +169,11 @@ enum Sys {
         let connected = connect(fd, Endpoint(host: host, port: 9))
         if connected < 0 { return connected }
         return intOption(fd, Int32(IPPROTO_IP), Int32(IP_MTU))
+    }
+
+    /// Whether `fd` is an IPv6 socket (`SO_DOMAIN`).
+    static func isIPv6Socket(_ fd: Int32) -> Bool {
+        intOption(fd, Int32(SOL_SOCKET), Int32(SO_DOMAIN)) == Int(AF_INET6)
     }
 
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Int {
@@ -192,20 +196,6 @@ enum Sys {
         return retrying { Int(setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))) }
     }
 
-    private static func withSockaddr<R>(_ endpoint: Endpoint, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = endpoint.port.bigEndian
-        address.sin_addr.s_addr = endpoint.host.bigEndian
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-    }
-
-    private static func endpoint(_ address: sockaddr_in) -> Endpoint {
-        Endpoint(host: UInt32(bigEndian: address.sin_addr.s_addr), port: UInt16(bigEndian: address.sin_port))
-    }
-
     static func bind(_ fd: Int32, _ endpoint: Endpoint) -> Int {
         withSockaddr(endpoint) { address, length in retrying { Int(Glibc.bind(fd, address, length)) } }
     }
@@ -222,34 +212,18 @@ enum Sys {
         }
     }
 
-    /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; returns the descriptor and the peer, or
-    /// the errno as a negative number.
+    /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; returns the descriptor and the peer (an
+    /// IPv4-mapped peer of a dual-stack listener as IPv4), or the errno.
     static func accept(_ fd: Int32) -> Result<(fd: Int32, peer: Endpoint), AcceptFailure> {
-        var address: UInt32 = 0
-        var port: UInt16 = 0
-        let result = shimRetrying { mt_accept(fd, &address, &port) }
-        guard result >= 0 else { return .failure(AcceptFailure(errno: -result)) }
-        return .success((result, Endpoint(host: UInt32(bigEndian: address), port: UInt16(bigEndian: port))))
+        let (result, peer) = withAddressRoom { raw, length in
+            Int(shimRetrying { mt_accept(fd, raw, length) })
+        }
+        guard result >= 0 else { return .failure(AcceptFailure(errno: Int32(-result))) }  // the shim returns -errno
+        return .success((Int32(result), peer ?? .none))
     }
 
     struct AcceptFailure: Error {
         let errno: Int32
-    }
-
-    static func localEndpoint(_ fd: Int32) -> Endpoint? {
-        name(fd, getsockname)
-    }
-
-    private static func name(
-        _ fd: Int32,
-        _ call: (Int32, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> Int32
-    ) -> Endpoint? {
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let result = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, &length) }
-        }
-        return result < 0 ? nil : endpoint(address)
     }
 
     /// send() on a stream socket (not a cancellation point: see the C shim).
@@ -272,6 +246,14 @@ enum Sys {
     static func poll(_ fd: Int32, events: Int16, timeoutMilliseconds: Int32) -> Int {
         let result = mt_poll1(fd, events, timeoutMilliseconds)
         return result == -EINTR ? 0 : Int(result)
+    }
+
+    /// poll() on several descriptors (-1: none, skipped) for `events`: each one's events, all
+    /// 0 when the time passed or a signal came (the caller looks again).
+    static func poll(_ fds: [Int32], events: Int16, timeoutMilliseconds: Int32) -> [Int16] {
+        var entries = fds.map { pollfd(fd: $0, events: events, revents: 0) }
+        let result = Glibc.poll(&entries, nfds_t(entries.count), timeoutMilliseconds)
+        return result <= 0 ? [Int16](repeating: 0, count: fds.count) : entries.map(\.revents)
     }
 
     /// poll() on two descriptors without a time limit (the second one only wakes the caller);

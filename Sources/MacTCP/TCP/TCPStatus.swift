@@ -59,6 +59,10 @@ public struct TCPStatus: Sendable {
     public var remoteHost: UInt32 = 0
     /// The peer's port.
     public var remotePort: UInt16 = 0
+    /// The local address of either family (``localHost`` is 0 for IPv6); `.v4(0)` when none.
+    public var localAddress: IPAddress = .v4(0)
+    /// The peer's address of either family (``remoteHost`` is 0 for IPv6); `.v4(0)` when none.
+    public var remoteAddress: IPAddress = .v4(0)
     /// The type-of-service flags of the connection (``TypeOfService`` raw value).
     public var tosFlags: Int = 0
     /// The IP precedence of the connection, 0…7.
@@ -110,10 +114,10 @@ public struct TCPStatus: Sendable {
 }
 
 extension TCPStatus: CustomStringConvertible {
-    /// The status on one line, addresses as dotted quads, for example
+    /// The status on one line, addresses as dotted quads (IPv6 in brackets), for example
     /// `TCPStatus(established, 127.0.0.1:7000 ↔ 127.0.0.1:40312, sendWindow 65483, …)`.
     public var description: String {
-        "TCPStatus(\(state), \(IPv4.string(localHost)):\(localPort) ↔ \(IPv4.string(remoteHost)):\(remotePort), "
+        "TCPStatus(\(state), \(Endpoint(localAddress, port: localPort)) ↔ \(Endpoint(remoteAddress, port: remotePort)), "
             + "sendWindow \(sendWindow), rcvWindow \(rcvWindow), amtUnackedData \(amtUnackedData), "
             + "amtUnreadData \(amtUnreadData), srtt \(srtt) ms)"
     }

@@ -33,93 +33,276 @@ extension TCPStream {
         timeout: Duration = .zero,
         options: TCPOpenOptions = .init()
     ) throws {
-        let opening = try beginActiveOpen(
-            localPort: localPort,
-            host: host,
-            remotePort: remotePort,
-            timeout: timeout,
-            options: options,
-            watched: false
-        )
+        try activeOpen(localPort: localPort, address: .v4(host), remotePort: remotePort, timeout: timeout, options: options)
+    }
+
+    /// Opens a connection to a remote address of either family; blocks until it is
+    /// established. The `UInt32` form's IPv6 counterpart.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - address: The remote address: IPv4 (not 0) or IPv6 (not `::`; a link-local address
+    ///     with its scope, `fe80::1%eth0`).
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: How long to try (`.zero`: up to the ULP timeout, 2 minutes by default).
+    ///   - options: ULP timeout and action, and IP header settings for the connection.
+    /// - Throws: As ``activeOpen(localPort:host:remotePort:timeout:options:)``;
+    ///   ``MacTCPError/ipBadAddr`` also for `::` and for a link-local address without a scope.
+    ///
+    /// The corresponding MacTCP call is `TCPActiveOpen` (IPv4 only in MacTCP).
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        address: IPAddress,
+        remotePort: UInt16,
+        timeout: Duration = .zero,
+        options: TCPOpenOptions = .init()
+    ) throws {
+        let deadline = try Self.openDeadline(timeout, options: options)
+        try connect(to: [address], name: nil, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
+    }
+
+    /// Opens a connection to a host given by name or as an address literal; blocks until it
+    /// is established.
+    ///
+    /// A literal (`10.0.0.1`, `::1`, `fe80::1%eth0`) connects directly. A name is resolved
+    /// through ``DNR/shared`` (``DNR/addresses(for:)``: A and AAAA at once, RFC 6724's order,
+    /// the families interleaved) and its addresses are tried by Happy Eyeballs (RFC 8305):
+    /// the first at once, the next 250 ms later while an earlier one is pending, or at once
+    /// when it fails; the first to connect wins and the others are closed, leaving no event,
+    /// status or error on the stream (their peers may see a connection open and close). With
+    /// a fixed `localPort` the addresses are tried one at a time. The resolution counts
+    /// against `timeout`; while it runs the stream has no open in progress.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - host: A host name or an address literal.
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: How long to try, resolution included (`.zero`: up to the ULP timeout).
+    ///   - options: ULP timeout and action, and IP header settings for the connection.
+    /// - Throws: The resolver's error when the name cannot be resolved
+    ///   (``MacTCPError/nameSyntaxErr``, ``MacTCPError/authNameErr``, ``MacTCPError/noAnsErr``, …);
+    ///   ``MacTCPError/openFailed`` naming every address tried and why each failed, or when
+    ///   the timeout passes; otherwise as ``activeOpen(localPort:address:remotePort:timeout:options:)``.
+    ///
+    /// The corresponding MacTCP calls are `StrToAddr` followed by `TCPActiveOpen`.
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        host: String,
+        remotePort: UInt16,
+        timeout: Duration = .zero,
+        options: TCPOpenOptions = .init()
+    ) throws {
+        let deadline = try Self.openDeadline(timeout, options: options)
+        if let literal = IPAddress(host) {
+            try connect(to: [literal], name: nil, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
+            return
+        }
+        try checkOpenable(remotePort: remotePort)
+        let addresses = try DNR.shared.addresses(for: host, deadline: deadline)
+        try connect(to: addresses, name: host, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
+    }
+
+    /// The blocking open: the race, with the pending sockets polled in between.
+    private func connect(
+        to addresses: [IPAddress], name: String?, localPort: UInt16, remotePort: UInt16, deadline: Deadline,
+        options: TCPOpenOptions
+    ) throws {
+        var race = try beginRace(
+            to: addresses, name: name, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options,
+            watched: false)
         do {
-            var result = opening.started
-            while result == SyscallErrors.inProgress {
-                let ready =
-                    opening.descriptor.withDescriptor {
-                        Sys.poll($0, events: Sys.pollOut, timeoutMilliseconds: opening.deadline.pollMilliseconds)
-                    } ?? -Int(EBADF)
-                if ready == 0 && opening.deadline.hasPassed {
-                    result = -Int(ETIMEDOUT)
-                } else if ready != 0 {
-                    result = connectOutcome(opening, ready: ready)
+            var ready: [Int16]?
+            while true {
+                if let winner = try advance(&race, ready: ready) {
+                    try finish(race, winner: winner)
+                    return
                 }
+                ready = Self.poll(race.pending, deadline: race.wakeDeadline)
             }
-            try finishActiveOpen(opening, result: result)
         } catch {
-            abandon(opening)
+            abandon(race)
             throw error
         }
     }
 
-    /// An active open under way.
-    struct ActiveOpening {
-        let descriptor: Descriptor
-        /// The reactor registration, for async opens (they wait for the connect's wakeup).
-        let registration: Reactor.Registration?
-        let remote: Endpoint
-        let options: TCPOpenOptions
-        let deadline: Deadline
-        /// What the non-blocking connect returned: 0, -EINPROGRESS or -errno.
-        let started: Int
-        static let operation = "activeOpen"
+    /// Waits until one of the pending sockets can say something, or the deadline passes:
+    /// each socket's poll events (0 for none).
+    private static func poll(_ attempts: [ConnectRace.Attempt], deadline: Deadline) -> [Int16] {
+        withAttemptDescriptors(attempts[...], []) { fds in
+            Sys.poll(fds, events: Sys.pollOut, timeoutMilliseconds: deadline.pollMilliseconds)
+        }
     }
 
-    /// Checks the arguments and the stream's state, creates the socket (registered with the
-    /// reactor when `watched`, for async opens) and starts a non-blocking connect. The stream
-    /// is then in the connecting phase.
-    func beginActiveOpen(
-        localPort: UInt16,
-        host: UInt32,
-        remotePort: UInt16,
-        timeout: Duration,
-        options: TCPOpenOptions,
-        watched: Bool
-    ) throws(MacTCPError) -> ActiveOpening {
-        let operation = ActiveOpening.operation
-        try Timeouts.validate(timeout, operation: operation)
-        try options.validate(operation: operation)
-        if host == 0 || remotePort == 0 {
+    /// Runs `body` with every attempt's descriptor in use (none closes meanwhile); a
+    /// descriptor already retired is given as -1, which poll skips.
+    private static func withAttemptDescriptors<R>(
+        _ attempts: ArraySlice<ConnectRace.Attempt>, _ fds: [Int32], _ body: ([Int32]) -> R
+    ) -> R {
+        guard let first = attempts.first else { return body(fds) }
+        let inUse = first.descriptor.withDescriptor { fd in withAttemptDescriptors(attempts.dropFirst(), fds + [fd], body) }
+        return inUse ?? withAttemptDescriptors(attempts.dropFirst(), fds + [-1], body)
+    }
+
+    /// The open's deadline (`.zero`: the ULP timeout), after checking the timeout and options.
+    static func openDeadline(_ timeout: Duration, options: TCPOpenOptions) throws(MacTCPError) -> Deadline {
+        try Timeouts.validate(timeout, operation: ConnectRace.operation)
+        try options.validate(operation: ConnectRace.operation)
+        return Deadline(timeout: timeout == .zero ? options.ulpTimeout : timeout)
+    }
+
+    /// Checks, before a name is resolved, what would fail the open anyway: the port, a
+    /// released stream, an open in progress.
+    private func checkOpenable(remotePort: UInt16) throws(MacTCPError) {
+        try core.withLock { state throws(MacTCPError) in
+            try checkNotReleased(state, ConnectRace.operation)
+            try beginOpen(&state, ConnectRace.operation, commit: false)
+        }
+        if remotePort == 0 {
+            throw MacTCPError.ipBadAddr.with(operation: ConnectRace.operation, detail: "the remote port must not be 0")
+        }
+    }
+
+    /// Checks the arguments and the stream's state and puts the stream in the connecting
+    /// phase; no socket is made yet (``advance(_:ready:)`` starts the attempts).
+    func beginRace(
+        to addresses: [IPAddress], name: String?, localPort: UInt16, remotePort: UInt16, deadline: Deadline,
+        options: TCPOpenOptions, watched: Bool
+    ) throws(MacTCPError) -> ConnectRace {
+        let operation = ConnectRace.operation
+        var problem: String?
+        if remotePort == 0 { problem = "the remote port must not be 0" }
+        for address in addresses where problem == nil {
+            switch address {
+            case .v4(0): problem = "the remote host must not be 0"
+            case .v6(let v6) where v6 == .unspecified: problem = "the remote host must not be ::"
+            case .v6(let v6) where v6.isLinkLocal && v6.scopeID == 0:
+                problem = "\(address) is link-local: name its interface, as in \(address)%eth0"
+            default: break
+            }
+        }
+        if let problem {
             try core.withLock { state throws(MacTCPError) in try checkNotReleased(state, operation) }
-            throw MacTCPError.ipBadAddr.with(
-                operation: operation,
-                detail: host == 0 ? "the remote host must not be 0" : "the remote port must not be 0"
-            )
+            throw MacTCPError.ipBadAddr.with(operation: operation, detail: problem)
         }
         settleConnection()
-        try core.withLock { state throws(MacTCPError) in try beginOpen(&state, operation, commit: false) }
-        let fd = Sys.tcpSocket()
+        let sockets = ConnectAttempts()
+        try core.withLock { state throws(MacTCPError) in
+            try beginOpen(&state, operation)
+            state.phase = .connecting(sockets)
+        }
+        return ConnectRace(
+            remotes: addresses.map { Endpoint($0, port: remotePort) }, localPort: localPort, options: options,
+            deadline: deadline, watched: watched, sockets: sockets, name: name)
+    }
+
+    /// One step of the race: collects the pending attempts' outcomes (`ready`: what poll
+    /// said of each; nil to look without waiting), then starts what is due. Returns the
+    /// attempt that connected, nil while the race goes on.
+    /// - Throws: `openFailed` when every address has failed or the deadline has passed;
+    ///   `connectionTerminated` when `abort` or `release` has interrupted the open; an
+    ///   attempt's socket errors (`duplicateSocket`, `insufficientResources`).
+    func advance(_ race: inout ConnectRace, ready: [Int16]?) throws(MacTCPError) -> ConnectRace.Attempt? {
+        guard isCurrent(race.sockets) else { throw terminated(ConnectRace.operation) }
+        let looked = race.pending
+        race.pending = []
+        for (index, var attempt) in looked.enumerated() {
+            let (result, icmp) = connectOutcome(attempt.descriptor, ready: ready.map { Int($0[index]) })
+            attempt.icmp += icmp
+            if result == 0 {
+                race.pending += looked[(index + 1)...]
+                return attempt
+            }
+            if result == SyscallErrors.inProgress {
+                race.pending.append(attempt)
+            } else {
+                drop(attempt, from: &race, errno: Int32(-result))
+            }
+        }
+        while race.mayStartNext {
+            let remote = race.remotes[race.next]
+            race.next += 1
+            let attempt = try startAttempt(to: remote, in: race)
+            race.nextStart = Deadline(milliseconds: ConnectRace.attemptDelayMilliseconds)
+            if attempt.started < 0 && attempt.started != SyscallErrors.inProgress {
+                drop(attempt.attempt, from: &race, errno: Int32(-attempt.started))
+            } else {
+                race.pending.append(attempt.attempt)
+            }
+        }
+        if race.pending.isEmpty && race.next == race.remotes.count { throw failed(&race) }
+        if race.deadline.hasPassed {
+            for attempt in race.pending { drop(attempt, from: &race, errno: ETIMEDOUT) }
+            race.pending = []
+            throw failed(&race)
+        }
+        return nil
+    }
+
+    /// Whether the stream is still in the connecting phase of this race.
+    private func isCurrent(_ sockets: ConnectAttempts) -> Bool {
+        core.withLock { state in
+            guard case .connecting(let current) = state.phase else { return false }
+            return current === sockets
+        }
+    }
+
+    /// The whole open has failed: the failed attempts' ICMP messages are reported, and the
+    /// error names every address.
+    private func failed(_ race: inout ConnectRace) -> MacTCPError {
+        if !race.failedICMP.isEmpty {
+            core.withLock { _ in
+                for type in race.failedICMP { delivery.post(.icmpReceived, type.rawValue) }
+            }
+            race.failedICMP = []
+        }
+        return race.failure()
+    }
+
+    /// Closes a failed or losing attempt's socket and records why it failed.
+    private func drop(_ attempt: ConnectRace.Attempt, from race: inout ConnectRace, errno: Int32) {
+        race.failures.append((attempt.remote, errno))
+        race.failedICMP += attempt.icmp
+        close(attempt, in: race)
+    }
+
+    private func close(_ attempt: ConnectRace.Attempt, in race: ConnectRace) {
+        race.sockets.remove(attempt.descriptor)
+        if let registration = attempt.registration {
+            Reactor.shared.deregister(registration, attempt.descriptor)
+        }
+        attempt.descriptor.retire()
+    }
+
+    /// Makes one attempt's socket (registered with the reactor for async opens) and starts
+    /// its non-blocking connect: the attempt, and what connect returned (0, -EINPROGRESS or
+    /// -errno).
+    private func startAttempt(to remote: Endpoint, in race: ConnectRace) throws(MacTCPError) -> (attempt: ConnectRace.Attempt, started: Int)
+    {
+        let operation = ConnectRace.operation
+        let ipv6 = remote.address.isIPv6
+        let fd = Sys.socket(SOCK_STREAM, ipv6: ipv6)
         guard fd >= 0 else {
             let error = -fd
             throw (SyscallErrors.isResourceShortage(error) ? MacTCPError.insufficientResources : MacTCPError.openFailed)
                 .with(operation: operation, errno: error, detail: "cannot create a socket")
         }
         let descriptor = Descriptor(fd)
-        SocketOptions.applyCommon(fd)
-        SocketOptions.applyConnection(fd, options: options, receiveBufferSize: receiveBufferSize, connecting: true)
-        if localPort != 0 {
+        SocketOptions.applyCommon(fd, ipv6: ipv6)
+        SocketOptions.applyConnection(fd, options: race.options, receiveBufferSize: receiveBufferSize, connecting: true)
+        if race.localPort != 0 {
             _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reuseAddress, 1)
-            let bound = Sys.bind(fd, Endpoint(host: 0, port: localPort))
+            let bound = Sys.bind(fd, .any(port: race.localPort, ipv6: ipv6))
             if bound < 0 {
                 descriptor.retire()
                 throw (bound == SyscallErrors.addressInUse ? MacTCPError.duplicateSocket : MacTCPError.openFailed).with(
                     operation: operation,
                     errno: Int32(-bound),
-                    detail: "cannot use local port \(localPort)"
+                    detail: "cannot use local port \(race.localPort)"
                 )
             }
         }
         var registration: Reactor.Registration?
-        if watched {
+        if race.watched {
             switch Reactor.shared.register(descriptor, events: EpollEvents.stateChanges, handler: self) {
             case .success(let value):
                 registration = value
@@ -128,103 +311,75 @@ extension TCPStream {
                 throw error.with(operation: operation)
             }
         }
-        do {
-            try core.withLock { state throws(MacTCPError) in
-                try beginOpen(&state, operation)
-                state.phase = .connecting(descriptor)
-            }
-        } catch {
-            if let registration { Reactor.shared.deregister(registration, descriptor) }
-            descriptor.retire()
-            throw error
-        }
-        let remote = Endpoint(host: host, port: remotePort)
-        return ActiveOpening(
-            descriptor: descriptor,
-            registration: registration,
-            remote: remote,
-            options: options,
-            deadline: Deadline(timeout: timeout == .zero ? options.ulpTimeout : timeout),
-            started: Sys.connect(fd, remote)
-        )
+        race.sockets.add(descriptor)
+        let attempt = ConnectRace.Attempt(descriptor: descriptor, registration: registration, remote: remote)
+        return (attempt, Sys.connect(fd, remote))
     }
 
-    /// Whether the connect has finished, from the socket's readiness (`ready`: what poll
+    /// Whether a connect has finished, from the socket's readiness (`ready`: what poll
     /// returned, or nil to look without waiting): 0 when established, -errno when it failed,
-    /// -EINPROGRESS while it goes on. ICMP errors queued by the kernel are delivered as
-    /// `.icmpReceived` with their exact type.
-    func connectOutcome(_ opening: ActiveOpening, ready: Int? = nil) -> Int {
-        opening.descriptor.withDescriptor { fd -> Int in
+    /// -EINPROGRESS while it goes on; and the ICMP errors the kernel queued, with their
+    /// exact types.
+    func connectOutcome(_ descriptor: Descriptor, ready: Int? = nil) -> (Int, [ICMPMessageType]) {
+        descriptor.withDescriptor { fd -> (Int, [ICMPMessageType]) in
             let ready = ready ?? Sys.poll(fd, events: Sys.pollOut, timeoutMilliseconds: 0)
-            if ready == 0 { return SyscallErrors.inProgress }
+            if ready == 0 { return (SyscallErrors.inProgress, []) }
             if ready > 0 && ready & Int(Sys.pollOut) != 0 && ready & (Sys.pollErr | Sys.pollHup) == 0 {
-                return 0  // writable and no error: established
+                return (0, [])  // writable and no error: established
             }
             var observation = Observation()
             serviceErrors(fd, into: &observation)
-            if !observation.icmp.isEmpty {
-                core.withLock { _ in
-                    for type in observation.icmp { delivery.post(.icmpReceived, type.rawValue) }
-                }
-            }
-            if observation.socketError != 0 { return -Int(observation.socketError) }
+            let icmp = observation.icmp
+            if observation.socketError != 0 { return (-Int(observation.socketError), icmp) }
             let state = Sys.tcpState(fd)
-            if state == KernelTCPState.established.rawValue || state == KernelTCPState.closeWait.rawValue { return 0 }
-            if state == KernelTCPState.synSent.rawValue { return SyscallErrors.inProgress }
+            if state == KernelTCPState.established.rawValue || state == KernelTCPState.closeWait.rawValue { return (0, icmp) }
+            if state == KernelTCPState.synSent.rawValue { return (SyscallErrors.inProgress, icmp) }
             // The connect failed on an ICMP error whose queue entry, read just now, took the
             // socket's pending error with it: that entry's errno is the reason.
-            return -Int(observation.icmpErrno != 0 ? observation.icmpErrno : ECONNRESET)
-        } ?? -Int(EBADF)
+            return (-Int(observation.icmpErrno != 0 ? observation.icmpErrno : ECONNRESET), icmp)
+        } ?? (-Int(EBADF), [])
     }
 
-    /// Turns the connect's result into a connection, or into the error to throw.
-    func finishActiveOpen(_ opening: ActiveOpening, result: Int) throws(MacTCPError) {
-        let operation = ActiveOpening.operation
-        let stillOurs = core.withLock { state -> Bool in
-            guard case .connecting(let current) = state.phase else { return false }
-            return current === opening.descriptor
+    /// Makes the winning attempt the stream's connection; the other attempts are closed
+    /// first, so they leave nothing on the stream.
+    func finish(_ race: ConnectRace, winner: ConnectRace.Attempt) throws(MacTCPError) {
+        let operation = ConnectRace.operation
+        for attempt in race.pending { close(attempt, in: race) }
+        if !winner.icmp.isEmpty {
+            core.withLock { _ in
+                for type in winner.icmp { delivery.post(.icmpReceived, type.rawValue) }
+            }
         }
-        guard stillOurs else { throw terminated(operation) }
-        if result < 0 {
-            throw MacTCPError.openFailed.with(
-                operation: operation,
-                errno: Int32(-result),
-                detail: "cannot connect to \(IPv4.string(opening.remote.host)):\(opening.remote.port)"
-            )
-        }
-        let endpoint = opening.descriptor.withDescriptor { fd -> Endpoint in
-            if opening.options.ulpAction == .report {
-                SocketOptions.setUserTimeout(fd, options: opening.options, connecting: false)
+        let endpoint = winner.descriptor.withDescriptor { fd -> Endpoint in
+            if race.options.ulpAction == .report {
+                SocketOptions.setUserTimeout(fd, options: race.options, connecting: false)
             }
             return Sys.localEndpoint(fd) ?? .none
         }
         guard let local = endpoint else { throw terminated(operation) }
-        let peer = opening.remote
         let connection = core.withLock { state -> Connection? in
-            guard case .connecting(let current) = state.phase, current === opening.descriptor else { return nil }
+            guard case .connecting(let current) = state.phase, current === race.sockets else { return nil }
             let connection = establish(
-                opening.descriptor, registration: opening.registration, options: opening.options,
-                local: local, remote: peer, passive: false, in: &state)
+                winner.descriptor, registration: winner.registration, options: race.options,
+                local: local, remote: winner.remote, passive: false, in: &state)
             signalChange(&state)
             return connection
         }
         guard let connection else { throw terminated(operation) }
+        race.sockets.remove(winner.descriptor)
         startWatching(connection)
     }
 
     /// Gives up an active open (failed, interrupted or cancelled): the stream goes back to
-    /// its initial state if it is still this open's, and the socket is closed.
-    func abandon(_ opening: ActiveOpening) {
+    /// its initial state if it is still this open's, and every attempt's socket is closed.
+    func abandon(_ race: ConnectRace) {
         core.withLock { state in
-            if case .connecting(let current) = state.phase, current === opening.descriptor {
+            if case .connecting(let current) = state.phase, current === race.sockets {
                 state.phase = .idle
                 signalChange(&state)
             }
         }
-        if let registration = opening.registration {
-            Reactor.shared.deregister(registration, opening.descriptor)
-        }
-        opening.descriptor.retire()
+        for attempt in race.pending { close(attempt, in: race) }
     }
 }
 
@@ -253,29 +408,81 @@ extension TCPStream {
         timeout: Duration = .zero,
         options: TCPOpenOptions = .init()
     ) async throws {
-        let opening = try beginActiveOpen(
-            localPort: localPort,
-            host: host,
-            remotePort: remotePort,
-            timeout: timeout,
-            options: options,
-            watched: true
-        )
+        try await activeOpen(localPort: localPort, address: .v4(host), remotePort: remotePort, timeout: timeout, options: options)
+    }
+
+    /// Opens a connection to an address of either family, suspending until it is
+    /// established; the async form of ``activeOpen(localPort:address:remotePort:timeout:options:)``.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - address: The remote address, IPv4 or IPv6.
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: How long to try (`.zero`: up to the ULP timeout).
+    ///   - options: ULP timeout and action, and IP header settings for the connection.
+    /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
+    ///
+    /// The corresponding MacTCP call is `TCPActiveOpen` (IPv4 only in MacTCP).
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        address: IPAddress,
+        remotePort: UInt16,
+        timeout: Duration = .zero,
+        options: TCPOpenOptions = .init()
+    ) async throws {
+        let deadline = try Self.openDeadline(timeout, options: options)
+        try await connect(to: [address], name: nil, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
+    }
+
+    /// Opens a connection to a host given by name or as an address literal, suspending until
+    /// it is established; the async form of the blocking
+    /// `activeOpen(localPort:host:remotePort:timeout:options:)` that takes a name.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - host: A host name or an address literal.
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: How long to try, resolution included (`.zero`: up to the ULP timeout).
+    ///   - options: ULP timeout and action, and IP header settings for the connection.
+    /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
+    ///
+    /// The corresponding MacTCP calls are `StrToAddr` followed by `TCPActiveOpen`.
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        host: String,
+        remotePort: UInt16,
+        timeout: Duration = .zero,
+        options: TCPOpenOptions = .init()
+    ) async throws {
+        let deadline = try Self.openDeadline(timeout, options: options)
+        if let literal = IPAddress(host) {
+            try await connect(to: [literal], name: nil, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
+            return
+        }
+        try checkOpenable(remotePort: remotePort)
+        let addresses = try await DNR.shared.addresses(for: host, deadline: deadline)
+        try await connect(to: addresses, name: host, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
+    }
+
+    /// The async open: the race, waiting for the reactor's word on the pending sockets.
+    private func connect(
+        to addresses: [IPAddress], name: String?, localPort: UInt16, remotePort: UInt16, deadline: Deadline,
+        options: TCPOpenOptions
+    ) async throws {
+        var race = try beginRace(
+            to: addresses, name: name, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options,
+            watched: true)
         do {
-            var result = opening.started
-            while result == SyscallErrors.inProgress {
+            while true {
                 let seen = changeCount
-                result = connectOutcome(opening)
-                guard result == SyscallErrors.inProgress else { break }
-                switch await change(since: seen, deadline: opening.deadline) {
-                case .changed: break
-                case .timedOut: result = -Int(ETIMEDOUT)
-                case .cancelled: throw CancellationError()
+                if let winner = try advance(&race, ready: nil) {
+                    try finish(race, winner: winner)
+                    return
                 }
+                if case .cancelled = await change(since: seen, deadline: race.wakeDeadline) { throw CancellationError() }
             }
-            try finishActiveOpen(opening, result: result)
         } catch {
-            abandon(opening)
+            abandon(race)
             throw error
         }
     }

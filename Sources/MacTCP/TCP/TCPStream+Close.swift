@@ -129,7 +129,7 @@ extension TCPStream {
     /// The corresponding MacTCP call is `TCPAbort`.
     public func abort() throws {
         let operation = "abort"
-        let interrupted = try core.withLock { state throws(MacTCPError) -> Descriptor? in
+        let interrupted = try core.withLock { state throws(MacTCPError) -> ConnectAttempts? in
             try checkNotReleased(state, operation)
             switch state.phase {
             case .idle:
@@ -138,10 +138,10 @@ extension TCPStream {
                 state.phase = .idle
                 cancelPassiveOpen(pending, in: &state, failure: .connectionTerminated)
                 return nil
-            case .connecting(let descriptor):
+            case .connecting(let attempts):
                 state.phase = .idle
                 signalChange(&state)
-                return descriptor
+                return attempts
             case .connected(let connection):
                 guard connection.end == nil else {
                     throw MacTCPError.connectionDoesntExist.with(operation: operation, detail: "the connection has already ended")
@@ -152,8 +152,6 @@ extension TCPStream {
                 return nil
             }
         }
-        if let interrupted {
-            _ = interrupted.withDescriptor { Sys.disconnect($0) }
-        }
+        interrupted?.interrupt()
     }
 }

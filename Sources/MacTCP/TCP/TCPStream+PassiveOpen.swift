@@ -34,6 +34,41 @@ extension TCPStream {
         timeout: Duration = .zero,
         options: TCPOpenOptions = .init()
     ) throws {
+        try passiveOpen(
+            port: port, filter: remoteHost == 0 ? nil : .v4(remoteHost), remotePort: remotePort, timeout: timeout,
+            options: options)
+    }
+
+    /// Waits for a client on a local port, accepting only a client from `remoteAddress`
+    /// (IPv4 or IPv6); the filter's IPv6 counterpart of
+    /// ``passiveOpen(port:remoteHost:remotePort:timeout:options:)``.
+    ///
+    /// Every passive open takes IPv6 clients as well as IPv4 ones (the port's listener is
+    /// dual-stack); an IPv4 client, IPv4-mapped on the wire included, has a `.v4` address.
+    ///
+    /// - Parameters:
+    ///   - port: The local port; 0 lets the system choose a free one.
+    ///   - remoteAddress: Accept only this peer address. Others are reset.
+    ///   - remotePort: Accept only this peer port (0: any). Others are reset.
+    ///   - timeout: How long to wait for a client (`.zero`: without limit).
+    ///   - options: ULP timeout and action, and IP header settings for the connection.
+    /// - Throws: As ``passiveOpen(port:remoteHost:remotePort:timeout:options:)``.
+    ///
+    /// The corresponding MacTCP call is `TCPPassiveOpen` (IPv4 only in MacTCP).
+    public func passiveOpen(
+        port: UInt16 = 0,
+        remoteAddress: IPAddress,
+        remotePort: UInt16 = 0,
+        timeout: Duration = .zero,
+        options: TCPOpenOptions = .init()
+    ) throws {
+        let any = remoteAddress == .v4(0) || remoteAddress == .v6(.unspecified)
+        try passiveOpen(port: port, filter: any ? nil : remoteAddress, remotePort: remotePort, timeout: timeout, options: options)
+    }
+
+    private func passiveOpen(
+        port: UInt16, filter: IPAddress?, remotePort: UInt16, timeout: Duration, options: TCPOpenOptions
+    ) throws(MacTCPError) {
         let operation = "passiveOpen"
         try Timeouts.validate(timeout, operation: operation)
         try options.validate(operation: operation)
@@ -43,7 +78,7 @@ extension TCPStream {
             let (ticket, endpoint) = try ListenerRegistry.shared.enqueue(
                 self,
                 port: port,
-                remoteHost: remoteHost,
+                remoteAddress: filter,
                 remotePort: remotePort,
                 watched: isListenedFor(state),
                 holding: state.heldPort

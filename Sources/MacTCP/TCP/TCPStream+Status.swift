@@ -19,7 +19,7 @@ extension TCPStream {
         enum Source {
             case none
             case listening(Endpoint, TCPOpenOptions)
-            case connecting(Descriptor)
+            case connecting(Descriptor?)
             case connected(Connection, weClosed: Bool)
         }
         settlePassiveOpen()
@@ -28,7 +28,7 @@ extension TCPStream {
             switch state.phase {
             case .idle: return .none
             case .listening(let pending): return .listening(state.sockName, pending.options)
-            case .connecting(let descriptor): return .connecting(descriptor)
+            case .connecting(let attempts): return .connecting(attempts.first)
             case .connected(let connection):
                 return connection.end == nil ? .connected(connection, weClosed: connection.weClosed) : .none
             }
@@ -39,14 +39,16 @@ extension TCPStream {
             return status
         case .listening(let endpoint, let options):
             status.localHost = endpoint.host
+            status.localAddress = endpoint.address
             status.localPort = endpoint.port
             status.connectionState = TCPConnectionState.listen.rawValue
             Self.fill(&status, options: options)
             return status
         case .connecting(let descriptor):
-            _ = descriptor.withDescriptor { fd in
+            _ = descriptor?.withDescriptor { fd in
                 let local = Sys.localEndpoint(fd) ?? .none
                 status.localHost = local.host
+                status.localAddress = local.address
                 status.localPort = local.port
             }
             status.connectionState = TCPConnectionState.synSent.rawValue
@@ -65,8 +67,10 @@ extension TCPStream {
                         && (kernel == .finWait1 || kernel == .closing || kernel == .lastAck) ? 1 : 0
                 let inFlight = max(0, queued - notSent - finPending)
                 status.localHost = connection.local.host
+                status.localAddress = connection.local.address
                 status.localPort = connection.local.port
                 status.remoteHost = connection.remote.host
+                status.remoteAddress = connection.remote.address
                 status.remotePort = connection.remote.port
                 status.connectionState = TCPConnectionState(kernel: info.tcpi_state).rawValue
                 if Int(length) >= Sys.tcpInfoSendWindowEnd {

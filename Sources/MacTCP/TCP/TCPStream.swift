@@ -34,8 +34,8 @@ public final class TCPStream: Sendable {
         case idle
         /// A passive open is waiting for a client.
         case listening(PendingPassiveOpen)
-        /// An active open is in progress on this descriptor.
-        case connecting(Descriptor)
+        /// An active open is in progress on these sockets (one per address being tried).
+        case connecting(ConnectAttempts)
         /// A connection exists (it may have ended; see `Connection.end`).
         case connected(Connection)
     }
@@ -232,6 +232,22 @@ public final class TCPStream: Sendable {
         }
     }
 
+    /// The local address of the stream's connection or pending passive open, of either
+    /// family: ``getSockName()``'s host for IPv6 too (`::` while a passive open waits, the
+    /// port's listener taking both families); `.v4(0)` before any open and after `release()`.
+    public var localAddress: IPAddress {
+        core.withLock { state in state.released ? .v4(0) : state.sockName.address }
+    }
+
+    /// The peer's address, of either family (an IPv4 client of a passive open is `.v4`);
+    /// `.v4(0)` without a connection. It stays readable after the connection has ended.
+    public var remoteAddress: IPAddress {
+        core.withLock { state in
+            guard !state.released, case .connected(let connection) = state.phase else { return .v4(0) }
+            return connection.remote.address
+        }
+    }
+
     /// Releases the stream: aborts its connection (the peer gets a reset and the ASR
     /// ``TCPEvent/terminate`` with ``TCPTerminationReason/ulpAbort``), cancels a pending
     /// passive open (``TCPEvent/passiveOpenDone`` with ``MacTCPError/connectionTerminated``)
@@ -263,9 +279,8 @@ public final class TCPStream: Sendable {
             signalChange(&state)
             return phase
         }
-        if case .connecting(let descriptor) = previous {
-            _ = descriptor.withDescriptor { Sys.disconnect($0) }
-            descriptor.retire()
+        if case .connecting(let attempts) = previous {
+            attempts.interrupt()  // the open closes its sockets
         }
     }
 

@@ -415,7 +415,9 @@ private struct DatagramRead: ByteSource {
     var sender = Endpoint.none
 
     mutating func fill(_ buffer: UnsafeMutableRawBufferPointer) -> Int {
-        (length, sender) = Sys.receiveFrom(fd, buffer, flags: Sys.msgDontWait)
+        let (length, from) = Sys.receiveDatagram(fd, buffer, flags: Sys.msgDontWait)
+        self.length = length
+        sender = from ?? .none
         return length
     }
 

@@ -166,7 +166,11 @@ struct DNRTests {
         slow.close()
         await #expect(throws: MacTCPError.notOpenErr) { try await waiter.value }
 
-        let dnr = resolver([server.nameServer])
+        // The answer is relayed by the test through a server address of its own, so that it
+        // comes only after onDone is set: onDone must then run on the thread that reads it.
+        let relay = try UDPStream()
+        defer { relay.release() }
+        let dnr = resolver(["127.0.0.1:\(relay.port)"])
         let result = try dnr.strToAddr("many.test")
         let calls = Mutex<[String]>([])
         let starter = pthread_self()
@@ -174,6 +178,11 @@ struct DNRTests {
             let onCaller = pthread_equal(pthread_self(), starter) != 0
             calls.withLock { $0.append("\(IPv4.string(done.addresses.first ?? 0)) \(onCaller ? "caller" : "library")") }
         }
+        #expect(!result.isDone && calls.withLock { $0.isEmpty })
+        let question = try relay.read(timeout: .seconds(5))
+        try relay.write(host: IPv4.loopback, port: server.port, question.data)
+        let answer = try relay.read(timeout: .seconds(5))
+        try relay.write(host: question.remoteHost, port: question.remotePort, answer.data)
         try await result.wait()
         try waitUntil(timeout: 5, "the completion") { calls.withLock { !$0.isEmpty } }
         let caller = pthread_self()  // after the awaits: the thread that calls onDone now

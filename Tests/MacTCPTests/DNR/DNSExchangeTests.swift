@@ -35,7 +35,7 @@ final class TestDNSServer: Sendable {
             let deadline = Clock.now + 5
             while Clock.now < deadline {
                 if case .success = DNSExchange.ask(
-                    probe, server: SocketAddress(address, port: port), deadline: Deadline(milliseconds: 200))
+                    probe, server: Endpoint(address, port: port), deadline: Deadline(milliseconds: 200))
                 {
                     self.port = port
                     self.address = address
@@ -54,7 +54,7 @@ final class TestDNSServer: Sendable {
     var endpoint: Endpoint { Endpoint(host: address.ipv4 ?? 0, port: port) }
 
     /// The server as a configuration's `nameServers` entry: `addr:port` or `[v6]:port`.
-    var nameServer: String { SocketAddress(address, port: port).description }
+    var nameServer: String { Endpoint(address, port: port).description }
 
     deinit {
         process.send(SIGTERM)

@@ -46,12 +46,12 @@ struct AddressingTests {
 
     @Test("name servers: addr, addr:port, [v6]:port and a bare IPv6 address; port 0 and junk refused")
     func socketAddresses() {
-        #expect(SocketAddress(parsing: "10.0.0.1", defaultPort: 53)?.description == "10.0.0.1:53")
-        #expect(SocketAddress(parsing: "10.0.0.1:5353", defaultPort: 53)?.description == "10.0.0.1:5353")
-        #expect(SocketAddress(parsing: "::1", defaultPort: 53)?.description == "[::1]:53")
-        #expect(SocketAddress(parsing: "[2001:db8::1]:5300", defaultPort: 53)?.description == "[2001:db8::1]:5300")
+        #expect(Endpoint(parsing: "10.0.0.1", defaultPort: 53)?.description == "10.0.0.1:53")
+        #expect(Endpoint(parsing: "10.0.0.1:5353", defaultPort: 53)?.description == "10.0.0.1:5353")
+        #expect(Endpoint(parsing: "::1", defaultPort: 53)?.description == "[::1]:53")
+        #expect(Endpoint(parsing: "[2001:db8::1]:5300", defaultPort: 53)?.description == "[2001:db8::1]:5300")
         for bad in ["10.0.0.1:0", "10.0.0.1:x", "[::1", "[::1]x", "host.example", "010.0.0.1", "[10.0.0.1]:53"] {
-            #expect(SocketAddress(parsing: bad, defaultPort: 53) == nil, "\(bad)")
+            #expect(Endpoint(parsing: bad, defaultPort: 53) == nil, "\(bad)")
         }
     }
 

@@ -154,7 +154,7 @@ struct SeamTests {
     func waiterQueue() throws {
         let stream = try TCPStream()
         func waiter(_ id: UInt64, host: UInt32 = 0, listened: Bool = false) -> ListenerRegistry.Waiter {
-            ListenerRegistry.Waiter(id: id, stream: stream, remoteHost: host, remotePort: 0, listened: listened)
+            ListenerRegistry.Waiter(id: id, stream: stream, remoteAddress: host == 0 ? nil : .v4(host), remotePort: 0, listened: listened)
         }
         var queue = WaiterQueue(first: waiter(1))
         for id: UInt64 in 2...5 { queue.append(waiter(id, host: id == 3 ? 0x7F00_0002 : 0)) }

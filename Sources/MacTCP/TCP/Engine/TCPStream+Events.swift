@@ -96,7 +96,7 @@ extension TCPStream: ReactorHandler {
             case Int(MT_ERRQ_ACK):
                 observation.acks.append(entry.data)
             case Int(MT_ERRQ_ICMP):
-                if let type = ICMPMessageType(icmpType: entry.icmp_type, code: entry.icmp_code) {
+                if let type = ICMPMessageType(icmpType: entry.icmp_type, code: entry.icmp_code, icmpv6: entry.icmp6 != 0) {
                     observation.icmp.append(type)
                 }
                 observation.icmpErrno = entry.err

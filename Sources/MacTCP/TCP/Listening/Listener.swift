@@ -39,15 +39,24 @@ final class Listener: ReactorHandler {
     /// port be bound and listened on again while connections of an earlier listener linger
     /// in TIME-WAIT (the connections inherit it). A port the system picks is bound again
     /// explicitly, so that it stays bound when the listener is parked.
+    ///
+    /// The socket is IPv6 with `IPV6_V6ONLY` off (dual stack: IPv4 clients arrive as
+    /// IPv4-mapped addresses, which ``Sys/accept(_:)`` gives back as IPv4), or IPv4 where the
+    /// machine has no IPv6.
     static func open(port: UInt16, armed: Bool, backlog: Int32 = defaultBacklog) throws(MacTCPError) -> Listener {
-        let fd = Sys.tcpSocket()
+        var ipv6 = true
+        var fd = Sys.socket(SOCK_STREAM, ipv6: true)
+        if fd == -EAFNOSUPPORT {
+            ipv6 = false
+            fd = Sys.tcpSocket()
+        }
         guard fd >= 0 else {
             throw MacTCPError.insufficientResources.with(operation: "passiveOpen", errno: -fd, detail: "cannot create a socket")
         }
         let descriptor = Descriptor(fd)
         _ = Sys.setOption(fd, SocketOptions.solSocket, SocketOptions.reusePort, 1)
-        SocketOptions.applyListener(fd)
-        let bound = port == 0 ? bindAnyPort(fd) : Sys.bind(fd, Endpoint(host: 0, port: port))
+        SocketOptions.applyListener(fd, ipv6: ipv6)
+        let bound = port == 0 ? bindAnyPort(fd, ipv6: ipv6) : Sys.bind(fd, .any(port: port, ipv6: ipv6))
         if bound < 0 {
             descriptor.retire()
             let error = Int32(-bound)
@@ -86,14 +95,15 @@ final class Listener: ReactorHandler {
 
     /// Binds `fd` to a port the system picks, explicitly: a probe socket (`SO_REUSEPORT`
     /// too) is bound to port 0 and `fd` to the port it got, then the probe is closed.
-    private static func bindAnyPort(_ fd: Int32) -> Int {
-        let probe = Sys.tcpSocket()
+    private static func bindAnyPort(_ fd: Int32, ipv6: Bool) -> Int {
+        let probe = Sys.socket(SOCK_STREAM, ipv6: ipv6)
         guard probe >= 0 else { return Int(probe) }
         defer { Sys.close(probe) }
         _ = Sys.setOption(probe, SocketOptions.solSocket, SocketOptions.reusePort, 1)
-        let bound = Sys.bind(probe, Endpoint(host: 0, port: 0))
+        if ipv6 { _ = Sys.setOption(probe, Int32(IPPROTO_IPV6), Int32(IPV6_V6ONLY), 0) }
+        let bound = Sys.bind(probe, .any(port: 0, ipv6: ipv6))
         guard bound >= 0, let chosen = Sys.localEndpoint(probe) else { return bound < 0 ? bound : -Int(EADDRNOTAVAIL) }
-        return Sys.bind(fd, Endpoint(host: 0, port: chosen.port))
+        return Sys.bind(fd, .any(port: chosen.port, ipv6: ipv6))
     }
 
     private func register(armed: Bool) -> MacTCPError? {

@@ -59,17 +59,18 @@ final class ListenerRegistry: Sendable {
     final class Waiter {
         let id: UInt64
         weak var stream: TCPStream?
-        let remoteHost: UInt32
+        /// The filter's address; nil: any.
+        let remoteAddress: IPAddress?
         let remotePort: UInt16
         /// Counted in the queue's `watched`: the stream has an ASR or event sequence, or async
         /// calls, or a remote filter (a stranger must be reset at once, not when someone next
         /// looks). Changed only under the table's lock (see `Entry`).
         @exclusivity(unchecked) private(set) var watched: Bool
 
-        init(id: UInt64, stream: TCPStream, remoteHost: UInt32, remotePort: UInt16, listened: Bool) {
+        init(id: UInt64, stream: TCPStream, remoteAddress: IPAddress?, remotePort: UInt16, listened: Bool) {
             self.id = id
             self.stream = stream
-            self.remoteHost = remoteHost
+            self.remoteAddress = remoteAddress
             self.remotePort = remotePort
             watched = false
             watch(listened)
@@ -77,11 +78,11 @@ final class ListenerRegistry: Sendable {
 
         /// Sets `watched` from whether the stream's events are listened for; a filter keeps it.
         func watch(_ listened: Bool) {
-            watched = listened || remoteHost != 0 || remotePort != 0
+            watched = listened || remoteAddress != nil || remotePort != 0
         }
 
         func accepts(_ peer: Endpoint) -> Bool {
-            (remoteHost == 0 || remoteHost == peer.host) && (remotePort == 0 || remotePort == peer.port)
+            (remoteAddress == nil || remoteAddress == peer.address) && (remotePort == 0 || remotePort == peer.port)
         }
     }
 
@@ -173,7 +174,7 @@ final class ListenerRegistry: Sendable {
     func enqueue(
         _ stream: TCPStream,
         port: UInt16,
-        remoteHost: UInt32,
+        remoteAddress: IPAddress?,
         remotePort: UInt16,
         watched: Bool,
         holding held: UInt16?
@@ -185,7 +186,7 @@ final class ListenerRegistry: Sendable {
             if port != 0, table.entries[port]?.closing == true { return nil }
             let id = table.nextID
             table.nextID += 1
-            let waiter = Waiter(id: id, stream: stream, remoteHost: remoteHost, remotePort: remotePort, listened: watched)
+            let waiter = Waiter(id: id, stream: stream, remoteAddress: remoteAddress, remotePort: remotePort, listened: watched)
             if port != 0, let entry = table.entries[port] {
                 if entry.parked {
                     try entry.listener.resume(armed: false)
