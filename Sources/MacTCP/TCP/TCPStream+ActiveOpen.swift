@@ -65,7 +65,7 @@ extension TCPStream {
     /// is established.
     ///
     /// A literal (`10.0.0.1`, `::1`, `fe80::1%eth0`) connects directly. A name is resolved
-    /// through ``DNR/shared`` (``DNR/addresses(for:)``: A and AAAA at once, RFC 6724's order,
+    /// through `resolver` (``DNR/addresses(for:)``: A and AAAA at once, RFC 6724's order,
     /// the families interleaved) and its addresses are tried by Happy Eyeballs (RFC 8305):
     /// the first at once, the next 250 ms later while an earlier one is pending, or at once
     /// when it fails; the first to connect wins and the others are closed, leaving no event,
@@ -79,6 +79,8 @@ extension TCPStream {
     ///   - remotePort: The remote port, not 0.
     ///   - timeout: How long to try, resolution included (`.zero`: up to the ULP timeout).
     ///   - options: ULP timeout and action, and IP header settings for the connection.
+    ///   - resolver: The resolver that turns a name into addresses (``DNR/shared``: the
+    ///     system's configuration; a ``DNR`` of the program's own, with a Hosts file, say).
     /// - Throws: The resolver's error when the name cannot be resolved
     ///   (``MacTCPError/nameSyntaxErr``, ``MacTCPError/authNameErr``, ``MacTCPError/noAnsErr``, …);
     ///   ``MacTCPError/openFailed`` naming every address tried and why each failed, or when
@@ -90,7 +92,8 @@ extension TCPStream {
         host: String,
         remotePort: UInt16,
         timeout: Duration = .zero,
-        options: TCPOpenOptions = .init()
+        options: TCPOpenOptions = .init(),
+        resolver: DNR = .shared
     ) throws {
         let deadline = try Self.openDeadline(timeout, options: options)
         if let literal = IPAddress(host) {
@@ -98,7 +101,7 @@ extension TCPStream {
             return
         }
         try checkOpenable(remotePort: remotePort)
-        let addresses = try DNR.shared.addresses(for: host, deadline: deadline)
+        let addresses = try resolver.addresses(for: host, deadline: deadline)
         try connect(to: addresses, name: host, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
     }
 
@@ -444,6 +447,7 @@ extension TCPStream {
     ///   - remotePort: The remote port, not 0.
     ///   - timeout: How long to try, resolution included (`.zero`: up to the ULP timeout).
     ///   - options: ULP timeout and action, and IP header settings for the connection.
+    ///   - resolver: The resolver that turns a name into addresses.
     /// - Throws: As the blocking form, and `CancellationError` when the task is cancelled.
     ///
     /// The corresponding MacTCP calls are `StrToAddr` followed by `TCPActiveOpen`.
@@ -452,7 +456,8 @@ extension TCPStream {
         host: String,
         remotePort: UInt16,
         timeout: Duration = .zero,
-        options: TCPOpenOptions = .init()
+        options: TCPOpenOptions = .init(),
+        resolver: DNR = .shared
     ) async throws {
         let deadline = try Self.openDeadline(timeout, options: options)
         if let literal = IPAddress(host) {
@@ -460,7 +465,7 @@ extension TCPStream {
             return
         }
         try checkOpenable(remotePort: remotePort)
-        let addresses = try await DNR.shared.addresses(for: host, deadline: deadline)
+        let addresses = try await resolver.addresses(for: host, deadline: deadline)
         try await connect(to: addresses, name: host, localPort: localPort, remotePort: remotePort, deadline: deadline, options: options)
     }
 

@@ -2,6 +2,7 @@
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
 import Foundation
+import MacTCP
 import Glibc
 import Synchronization
 
@@ -13,7 +14,8 @@ import Synchronization
 /// This process routes 10.213.0.0/16 and 10.214.0.0/16 to the router, which sends host
 /// unreachable for 10.213.9.0/24, administratively prohibited for 10.213.8.0/24 and net
 /// unreachable for everything outside 10.213.0.0/16; it silently drops what goes to
-/// 10.213.7.0/24. Nothing leaves these namespaces and the veth pair; they are deleted when the
+/// 10.213.7.0/24. The first link has IPv6 too: this process fd00:213:1::1, the router
+/// fd00:213:1::fe; no other host answers on it (fd00:213:1::99 is never found). Nothing leaves these namespaces and the veth pair; they are deleted when the
 /// lab is torn down.
 ///
 /// The library is never run on a thread that has entered a namespace: Dispatch starts its
@@ -28,6 +30,7 @@ final class NetworkLab: Sendable {
     static let interface = "mtlab0"
     static let clientAddress: UInt32 = 0x0AD5_0101
     static let serverAddress: UInt32 = 0x0AD5_0201
+    static let routerAddress6 = IPAddress("fd00:213:1::fe")!
     private static let gate = DispatchSemaphore(value: 1)
     private let isUp = Mutex(true)
 
@@ -67,6 +70,8 @@ final class NetworkLab: Sendable {
                 ip -n \(router) route add prohibit 10.213.8.0/24
                 ip -n \(router) route add blackhole 10.213.7.0/24
                 ip -n \(router) route add 10.213.0.0/16 via 10.213.1.1
+                ip addr add fd00:213:1::1/64 dev \(interface) nodad
+                ip -n \(router) addr add fd00:213:1::fe/64 dev rc nodad
                 """)
         } catch {
             tearDown()

@@ -241,7 +241,7 @@ final class Peer: @unchecked Sendable {
         }
     }
 
-    private static func check(_ result: Int32, _ what: String) throws {
+    static func check(_ result: Int32, _ what: String) throws {
         if result < 0 { throw PeerError(description: "\(what): \(String(cString: strerror(errno)))") }
     }
 

@@ -1,0 +1,232 @@
+// MacTCP for Swift
+// Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
+
+import Foundation
+import Glibc
+import Synchronization
+import Testing
+
+@testable import MacTCP
+
+/// TCP streams over IPv6 against plain IPv6 sockets on `::1`: active opens by address and by
+/// name, dual-stack passive opens, the address filter, urgent data and acknowledgements,
+/// status and the endpoints as `IPAddress`; bad addresses refused clearly.
+@Suite("TCP over IPv6", .timeLimit(.minutes(1)))
+struct IPv6Tests {
+    @Test("an active open to ::1: data both ways, the endpoints as IPAddress, the UInt32 fields 0")
+    func activeOpenToLoopback() throws {
+        let listener = try Peer.listener6()
+        let stream = try TCPStream()
+        defer { stream.release() }
+        try stream.activeOpen(address: IPAddress("::1")!, remotePort: listener.localPort, timeout: .seconds(5))
+        let peer = try listener.accept()
+        try stream.send("over six")
+        #expect(try peer.receive() == Array("over six".utf8))
+        try peer.send("back")
+        #expect(try stream.receive(timeout: .seconds(5)).data == Array("back".utf8))
+        #expect(stream.remoteAddress == .v6(.loopback) && stream.localAddress == .v6(.loopback))
+        let status = try stream.status()
+        #expect(status.state == .established)
+        #expect(status.remoteAddress == .v6(.loopback) && status.remotePort == listener.localPort && status.remoteHost == 0)
+        #expect(status.localAddress == .v6(.loopback) && status.localHost == 0 && status.localPort == peer.remotePort)
+        #expect(stream.getSockName() == (0, peer.remotePort) || stream.getSockName().port == peer.remotePort)
+        #expect(status.description.contains("[::1]:\(listener.localPort)"))
+    }
+
+    @Test("a passive open takes an IPv6 client and an IPv4 one on the same port; the IPv4 client stays a UInt32 host")
+    func passiveOpenBothFamilies() throws {
+        let six = try TCPStream()
+        let four = try TCPStream()
+        defer {
+            six.release()
+            four.release()
+        }
+        try six.passiveOpen(timeout: .seconds(10))
+        let port = six.getSockName().port
+        try four.passiveOpen(port: port, timeout: .seconds(10))
+        let client6 = try Peer.connect6(port: port)
+        try six.wait()
+        let client4 = try Peer.connect(port: port)
+        try four.wait()
+        #expect(six.remoteAddress == .v6(.loopback) && six.remoteAddress.ipv4 == nil)
+        #expect(try six.status().remoteHost == 0 && six.status().remotePort == client6.localPort)
+        #expect(four.remoteAddress == .v4(IPv4.loopback))
+        #expect(try four.status().remoteHost == IPv4.loopback && four.status().localHost == IPv4.loopback)
+        try client6.send("6")
+        try client4.send("4")
+        #expect(try six.receive(timeout: .seconds(5)).data == Array("6".utf8))
+        #expect(try four.receive(timeout: .seconds(5)).data == Array("4".utf8))
+    }
+
+    @Test("a remote filter as IPAddress: an IPv4 client is reset and the stream goes on waiting for ::1")
+    func filterByAddress() throws {
+        let stream = try TCPStream()
+        defer { stream.release() }
+        try stream.passiveOpen(remoteAddress: IPAddress("::1")!, timeout: .seconds(10))
+        let port = stream.getSockName().port
+        let intruder = try Peer.connect(port: port)
+        #expect(throws: Peer.ReceiveFailure.self) { _ = try intruder.receive(timeout: 5) }
+        #expect(!stream.isDone)
+        let client = try Peer.connect6(port: port)
+        try stream.wait()
+        #expect(try stream.remoteAddress == .v6(.loopback) && stream.status().remotePort == client.localPort)
+    }
+
+    @Test("urgent data and the mark, and a waitForAck send, over IPv6 (the socket's error queue speaks IPv6)")
+    func urgentAndAcknowledgement() throws {
+        let listener = try Peer.listener6()
+        let stream = try TCPStream()
+        defer { stream.release() }
+        try stream.activeOpen(address: .v6(.loopback), remotePort: listener.localPort, timeout: .seconds(5))
+        let peer = try listener.accept()
+        try peer.send("ab")
+        try peer.sendUrgent(Array("U".utf8))
+        var received: [TCPReceived] = []
+        while received.map(\.data.count).reduce(0, +) < 3 {
+            received.append(try stream.receive(timeout: .seconds(5)))
+        }
+        #expect(received.last?.urgent == true && received.last?.mark == true, "\(received)")
+        #expect(received.flatMap(\.data) == Array("abU".utf8))
+        let options = TCPOpenOptions(ulpTimeout: .seconds(3))
+        let other = try TCPStream()
+        defer { other.release() }
+        try other.activeOpen(address: .v6(.loopback), remotePort: listener.localPort, timeout: .seconds(5), options: options)
+        let reader = try listener.accept()
+        let start = ContinuousClock.now
+        try other.send([UInt8](repeating: 7, count: 100_000), waitForAck: true)
+        #expect(ContinuousClock.now - start < .seconds(3), "acknowledged before the ULP timeout")
+        var total = 0
+        while total < 100_000 { total += try reader.receive().count }
+        #expect(total == 100_000)
+    }
+
+    @Test("bad addresses: ::, a link-local address without its interface, a malformed name, port 0")
+    func badAddresses() async throws {
+        let stream = try TCPStream()
+        defer { stream.release() }
+        expectMacTCPError(.ipBadAddr) { try stream.activeOpen(address: .v6(.unspecified), remotePort: 80) }
+        do {
+            try blocking { try stream.activeOpen(address: IPAddress("fe80::1")!, remotePort: 80) }
+            Issue.record("a link-local address without a scope was taken")
+        } catch let error as MacTCPError {
+            #expect(error == .ipBadAddr && error.description.contains("link-local"), "\(error)")
+        }
+        expectMacTCPError(.nameSyntaxErr) { try stream.activeOpen(host: "bad..name", remotePort: 80) }
+        expectMacTCPError(.ipBadAddr) { try stream.activeOpen(host: "::1", remotePort: 0) }
+        expectMacTCPError(.ipBadAddr) { try stream.activeOpen(host: "localhost", remotePort: 0) }
+        await #expect(throws: MacTCPError.nameSyntaxErr) { try await stream.activeOpen(host: "bad..name", remotePort: 80) }
+        #expect(try stream.status().state == .closed)
+    }
+
+    @Test("localhost with a server on 127.0.0.1 only: ::1 is refused and IPv4 is tried at once, not 250 ms later")
+    func localhostRefusedOnIPv6() throws {
+        let listener = try Peer.listener()
+        let stream = try TCPStream()
+        defer { stream.release() }
+        let start = ContinuousClock.now
+        try stream.activeOpen(host: "localhost", remotePort: listener.localPort, timeout: .seconds(5))
+        let elapsed = ContinuousClock.now - start
+        _ = try listener.accept()
+        #expect(stream.remoteAddress == .v4(IPv4.loopback))
+        #expect(elapsed < .milliseconds(200), "\(elapsed)")
+    }
+
+    @Test("localhost with servers on both: IPv6 is tried first and wins; the async form too")
+    func localhostPrefersIPv6() async throws {
+        let four = try Peer.listener()
+        let port = four.localPort
+        let six = try Peer.listener6(port: port)
+        let stream = try TCPStream()
+        defer { stream.release() }
+        try blocking { try stream.activeOpen(host: "localhost", remotePort: port, timeout: .seconds(5)) }
+        _ = try six.accept()
+        #expect(stream.remoteAddress == .v6(.loopback))
+        #expect(throws: PeerError.self) { _ = try four.accept(timeout: 0.3) }
+        try stream.abort()
+        try await stream.activeOpen(host: "localhost", remotePort: port, timeout: .seconds(5))
+        _ = try six.accept()
+        #expect(stream.remoteAddress == .v6(.loopback))
+    }
+}
+
+/// Runs `body`, a synchronous closure: an async test calls the blocking forms through it.
+private func blocking<T>(_ body: () throws -> T) rethrows -> T {
+    try body()
+}
+
+/// Happy Eyeballs through a router namespace: an address that drops everything beside one
+/// that answers, and two that fail, with names served by dnsmasq.
+@Suite(
+    "Happy Eyeballs", .serialized, .timeLimit(.minutes(1)),
+    .enabled(if: NetworkLab.isAvailable && TestDNSServer.isAvailable, "needs root, iproute2 and dnsmasq"))
+struct HappyEyeballsTests {
+    private static func resolver(_ server: TestDNSServer) -> DNR {
+        let configuration = DNRConfiguration(nameServers: [server.nameServer], searchDomains: [], timeout: .seconds(2), attempts: 1)
+        return DNR(files: DNRTests.noFiles, environment: [:], configuration: configuration)
+    }
+
+    @Test("the first address black-holed: the second is tried 250 ms later and wins, long before the timeout; blocking and async")
+    func fallbackAfterDelay() async throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let server = try TestDNSServer(["--host-record=he.test,10.213.7.1,fd00:213:1::fe"])
+        let resolver = Self.resolver(server)
+        // RFC 6724 puts IPv4 before a ULA: the dropped IPv4 address is tried first.
+        #expect(try await resolver.addresses(for: "he.test") == [.v4(0x0AD5_0701), IPAddress("fd00:213:1::fe")!])
+        let listener = try lab.within(lab.router) { try Peer.listener6("fd00:213:1::fe") }
+        for useAsync in [false, true] {
+            let stream = try TCPStream()
+            defer { stream.release() }
+            var events: [TCPEvent] = []
+            let recorded = Mutex<[TCPEvent]>([])
+            stream.asr = { event, _ in recorded.withLock { $0.append(event) } }
+            let start = ContinuousClock.now
+            if useAsync {
+                try await stream.activeOpen(host: "he.test", remotePort: listener.localPort, timeout: .seconds(10), resolver: resolver)
+            } else {
+                try blocking {
+                    try stream.activeOpen(host: "he.test", remotePort: listener.localPort, timeout: .seconds(10), resolver: resolver)
+                }
+            }
+            let elapsed = ContinuousClock.now - start
+            let peer = try listener.accept()
+            #expect(stream.remoteAddress == IPAddress("fd00:213:1::fe")!, "async: \(useAsync)")
+            #expect(elapsed >= .milliseconds(240) && elapsed < .seconds(3), "async: \(useAsync), \(elapsed)")
+            try await stream.send("hello")
+            #expect(try peer.receive() == Array("hello".utf8))
+            try blocking { try stream.close() }
+            try await Task.sleep(for: .milliseconds(100))
+            events = recorded.withLock { $0 }
+            // The losing attempt left nothing: no ICMP report, no termination.
+            #expect(!events.contains(.icmpReceived) && !events.contains(.terminate), "\(events)")
+        }
+    }
+
+    @Test("every address failing: openFailed names each address and why; the router's ICMP host unreachable is reported")
+    func everyAddressFails() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        let server = try TestDNSServer(["--host-record=none.test,10.213.9.1,fd00:213:1::99"])
+        let stream = try TCPStream()
+        defer { stream.release() }
+        let recorded = Mutex<[(TCPEvent, Int)]>([])
+        stream.asr = { event, detail in recorded.withLock { $0.append((event, detail)) } }
+        let start = ContinuousClock.now
+        do {
+            try stream.activeOpen(host: "none.test", remotePort: 80, timeout: .seconds(1.5), resolver: Self.resolver(server))
+            Issue.record("connected to nothing")
+        } catch let error as MacTCPError {
+            let text = error.description
+            #expect(error == .openFailed, "\(text)")
+            #expect(
+                text.contains("10.213.9.1:80: No route to host") && text.contains("[fd00:213:1::99]:80: Connection timed out")
+                    && text.contains("2 addresses tried"), "\(text)")
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed >= .seconds(1.4) && elapsed < .seconds(4), "\(elapsed)")
+        #expect(try stream.status().state == .closed)
+        try waitUntil(timeout: 5, "the ICMP report") {
+            recorded.withLock { $0.contains { $0.0 == .icmpReceived && $0.1 == ICMPMessageType.hostUnreach.rawValue } }
+        }
+    }
+}
