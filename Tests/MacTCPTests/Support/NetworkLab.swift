@@ -2,8 +2,8 @@
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
 import Foundation
-import MacTCP
 import Glibc
+import MacTCP
 import Synchronization
 
 /// A router and a server in network namespaces made by a test, reached from the test's own
