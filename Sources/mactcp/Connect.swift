@@ -30,7 +30,7 @@ struct Connect: ParsableCommand {
             """
     )
 
-    @Argument(help: "The remote IPv4 address (or localhost).") var host: Host
+    @Argument(help: "The remote host: a name, or an IPv4 or IPv6 address.") var host: Host
     @Argument(help: "The remote port, 1…65535.") var port: RemotePort
     @Option(name: .customLong("local-port"), parsing: .unconditional, help: "The local port, 0…65535 (0: any).")
     var localPort = LocalPort(0)
@@ -47,7 +47,7 @@ struct Connect: ParsableCommand {
     func run() throws {
         Console.json.store(json, ordering: .relaxed)
         Interruption.install()
-        let target = "\(IPv4.string(host.address)):\(port.value)"
+        let target = host.literal.map { endpointText($0, port.value) } ?? "\(host.text) port \(port.value)"
         let stream: TCPStream
         do {
             stream = try TCPStream()
@@ -56,11 +56,12 @@ struct Connect: ParsableCommand {
                 stream.asr = { event, detail in Console.line(describe(event, detail, json: json, stream: "connect")) }
             }
             Interruption.guarding(stream)
-            try stream.activeOpen(localPort: localPort.value, host: host.address, remotePort: port.value, timeout: timeout.value)
+            try stream.activeOpen(localPort: localPort.value, host: host.text, remotePort: port.value, timeout: timeout.value)
         } catch {
             throw failure(for: error, doing: "connect to \(target)")
         }
-        complain("connected to \(target) from port \(stream.getSockName().port)")
+        let peer = host.literal == nil ? " (\(stream.remoteAddress))" : ""
+        complain("connected to \(target)\(peer) from port \(stream.getSockName().port)")
         if watch { WatchBoard.publish(stream, name: "connect \(target)") }
         let printer = Printer()
         let finished = DispatchSemaphore(value: 0)

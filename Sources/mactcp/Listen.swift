@@ -35,7 +35,7 @@ struct Listen: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "The local port, 0…65535 (0: any free port, printed on standard error).")
     var port = LocalPort(0)
-    @Option(help: "Accept only this peer: HOST or HOST:PORT.") var from: Peer?
+    @Option(help: "Accept only this peer: ADDRESS, ADDRESS:PORT or [IPV6]:PORT.") var from: Peer?
     @Option(parsing: .unconditional, help: "Seconds to wait for a client (0: without limit).")
     var timeout = Seconds(0)
     @Flag(help: "Send back what arrives.") var echo = false
@@ -159,7 +159,7 @@ struct Listen: ParsableCommand {
     private func passiveOpen(_ stream: TCPStream, port: UInt16 = 0) throws {
         let port = port == 0 ? stream.getSockName().port : port
         try stream.passiveOpen(
-            port: port, remoteHost: from?.host ?? 0, remotePort: from?.port ?? 0, timeout: timeout.value,
+            port: port, remoteAddress: from?.address ?? .v4(0), remotePort: from?.port ?? 0, timeout: timeout.value,
             options: TCPOpenOptions(keepalive: keepalive ? TCPKeepalive() : nil))
     }
 
@@ -173,7 +173,7 @@ struct Listen: ParsableCommand {
         Interruption.guarding(stream)
         defer { Interruption.release(stream) }
         let status = try stream.status()
-        complain("[\(name)] connected from \(IPv4.string(status.remoteHost)):\(status.remotePort)")
+        complain("[\(name)] connected from \(endpointText(status.remoteAddress, status.remotePort))")
         if watch { WatchBoard.publish(stream, name: "listen \(name)") }
         let printer = Printer()
         while true {

@@ -64,7 +64,7 @@ struct SendFile: ParsableCommand {
             """
     )
 
-    @Argument(help: "The remote IPv4 address (or localhost).") var host: Host
+    @Argument(help: "The remote host: a name, or an IPv4 or IPv6 address.") var host: Host
     @Argument(help: "The remote port, 1…65535.") var port: RemotePort
     @Argument(help: "The file to send, or - for standard input.") var file: String
     @Option(parsing: .unconditional, help: "Seconds to wait for the connection (0: up to the ULP timeout).")
@@ -83,9 +83,10 @@ struct SendFile: ParsableCommand {
         do {
             stream = try TCPStream()
             Interruption.guarding(stream)
-            try stream.activeOpen(host: host.address, remotePort: port.value, timeout: timeout.value)
+            try stream.activeOpen(host: host.text, remotePort: port.value, timeout: timeout.value)
         } catch {
-            throw failure(for: error, doing: "connect to \(IPv4.string(host.address)):\(port.value)")
+            let target = host.literal.map { endpointText($0, port.value) } ?? "\(host.text) port \(port.value)"
+            throw failure(for: error, doing: "connect to \(target)")
         }
         defer {
             Interruption.release(stream)

@@ -20,7 +20,7 @@ struct UDP: ParsableCommand {
 struct UDPSend: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "send", abstract: "Send one datagram (the text, or standard input).")
 
-    @Argument(help: "The destination IPv4 address (or localhost).") var host: Host
+    @Argument(help: "The destination IPv4 address (or localhost).") var host: IPv4Host
     @Argument(help: "The destination port, 1…65535.") var port: RemotePort
     @Argument(help: "The text to send; standard input (as it is, up to 65,507 bytes) when left out.") var text: String?
     @Option(parsing: .unconditional, help: "Seconds to wait for an ICMP error after sending.")

@@ -75,7 +75,7 @@ enum WatchBoard {
             let line =
                 "\(name.replacingSpaces) \(status.connectionState) \(status.sendWindow) \(status.rcvWindow) "
                 + "\(status.amtUnackedData) \(status.amtUnreadData) \(status.srtt) \(status.congestionWindow) "
-                + "\(status.localPort) \(IPv4.string(status.remoteHost)) \(status.remotePort)\n"
+                + "\(status.localPort) \(status.remoteAddress) \(status.remotePort)\n"
             stopped.withLock { stopped in
                 guard !stopped else { return }
                 write(line, to: path)
@@ -161,7 +161,8 @@ struct Watch: ParsableCommand {
             }
             render(
                 name: Console.escaped(String(fields[0].map { $0 == "_" ? " " : $0 })), values: values, local: fields[8],
-                remote: "\(fields[9]):\(fields[10])", history: history)
+                remote: Console.escaped(fields[9].contains(":") ? "[\(fields[9])]:\(fields[10])" : "\(fields[9]):\(fields[10])"),
+                history: history)
             shown += 1
             usleep(200_000)
         }

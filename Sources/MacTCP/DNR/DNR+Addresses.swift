@@ -100,7 +100,7 @@ extension DNR {
             results = [:]
             if v4.isDone { results[false] = Self.addresses(of: v4) }
             if let v6, v6.isDone { results[true] = Self.addresses(of: v6) }
-            if count >= expected || (configuration.singleRequest && results[false] != nil && v6 == nil) { break }
+            if count >= expected { break }
             if delayEnd == nil, results.values.contains(where: { (try? $0.get())?.isEmpty == false }) {
                 delayEnd = Deadline(milliseconds: UInt64(Self.resolutionDelay.components.attoseconds / 1_000_000_000_000_000))
             }

@@ -48,7 +48,7 @@ extension TCPStream {
     ///
     /// - Parameters:
     ///   - port: The local port; 0 lets the system choose a free one.
-    ///   - remoteAddress: Accept only this peer address. Others are reset.
+    ///   - remoteAddress: Accept only this peer address (`.v4(0)` or `::`: any). Others are reset.
     ///   - remotePort: Accept only this peer port (0: any). Others are reset.
     ///   - timeout: How long to wait for a client (`.zero`: without limit).
     ///   - options: ULP timeout and action, and IP header settings for the connection.

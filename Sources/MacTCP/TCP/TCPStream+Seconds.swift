@@ -61,6 +61,79 @@ extension TCPStream {
         )
     }
 
+    /// ``activeOpen(localPort:address:remotePort:timeout:options:)`` with the timeout in
+    /// seconds.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - address: The remote address, IPv4 or IPv6.
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: Seconds to try; 0 means up to the ULP timeout.
+    ///   - options: ULP timeout and action, and IP header settings.
+    /// - Throws: As the `Duration` form; ``MacTCPError/invalidLength`` for a bad timeout.
+    ///
+    /// The corresponding MacTCP call is `TCPActiveOpen`.
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        address: IPAddress,
+        remotePort: UInt16,
+        timeout: Double,
+        options: TCPOpenOptions = .init()
+    ) throws {
+        try activeOpen(
+            localPort: localPort, address: address, remotePort: remotePort,
+            timeout: try Timeouts.duration(timeout, operation: "activeOpen"), options: options)
+    }
+
+    /// The `activeOpen` that takes a host name or literal, with the timeout in seconds.
+    ///
+    /// - Parameters:
+    ///   - localPort: The local port; 0 lets the system choose.
+    ///   - host: A host name or an address literal.
+    ///   - remotePort: The remote port, not 0.
+    ///   - timeout: Seconds to try, resolution included; 0 means up to the ULP timeout.
+    ///   - options: ULP timeout and action, and IP header settings.
+    ///   - resolver: The resolver that turns a name into addresses.
+    /// - Throws: As the `Duration` form; ``MacTCPError/invalidLength`` for a bad timeout.
+    ///
+    /// The corresponding MacTCP calls are `StrToAddr` followed by `TCPActiveOpen`.
+    public func activeOpen(
+        localPort: UInt16 = 0,
+        host: String,
+        remotePort: UInt16,
+        timeout: Double,
+        options: TCPOpenOptions = .init(),
+        resolver: DNR = .shared
+    ) throws {
+        try activeOpen(
+            localPort: localPort, host: host, remotePort: remotePort,
+            timeout: try Timeouts.duration(timeout, operation: "activeOpen"), options: options, resolver: resolver)
+    }
+
+    /// ``passiveOpen(port:remoteAddress:remotePort:timeout:options:)`` with the timeout in
+    /// seconds.
+    ///
+    /// - Parameters:
+    ///   - port: The local port; 0 lets the system choose a free one.
+    ///   - remoteAddress: Accept only this peer address (`.v4(0)`: any).
+    ///   - remotePort: Accept only this peer port (0: any).
+    ///   - timeout: Seconds to wait for a client; 0 waits without limit.
+    ///   - options: ULP timeout and action, and IP header settings.
+    /// - Throws: As the `Duration` form; ``MacTCPError/invalidLength`` for a bad timeout.
+    ///
+    /// The corresponding MacTCP call is `TCPPassiveOpen`.
+    public func passiveOpen(
+        port: UInt16 = 0,
+        remoteAddress: IPAddress,
+        remotePort: UInt16 = 0,
+        timeout: Double,
+        options: TCPOpenOptions = .init()
+    ) throws {
+        try passiveOpen(
+            port: port, remoteAddress: remoteAddress, remotePort: remotePort,
+            timeout: try Timeouts.duration(timeout, operation: "passiveOpen"), options: options)
+    }
+
     /// ``receive(timeout:maxLength:)`` with the timeout in seconds.
     ///
     /// - Parameters:

@@ -10,8 +10,49 @@ import MacTCP
 // that `--timeout -1` is read as the value -1 and rejected as out of range rather than taken
 // for a missing value.
 
-/// A host argument: dotted-quad IPv4 (not 0.0.0.0), or `localhost`.
+/// A host argument: a host name, or an address literal (a dotted quad, IPv6 with an optional
+/// `%interface`), not an unspecified address (`0.0.0.0`, `::`). Text made only of digits and
+/// dots must be a dotted quad.
 struct Host: ExpressibleByArgument, Sendable {
+    let text: String
+    /// The address, when the argument is a literal.
+    let literal: IPAddress?
+
+    init?(argument: String) {
+        if let address = IPAddress(argument) {
+            guard address != .v4(0), address.description != "::" else { return nil }
+            literal = address
+        } else {
+            guard Self.isName(argument) else { return nil }
+            literal = nil
+        }
+        text = argument
+    }
+
+    /// RFC 1123 host name syntax: labels of letters, digits, `-` and `_`, 1…63 bytes, 253 in
+    /// all, not all digits and dots.
+    private static func isName(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard (1...253).contains(bytes.count), !bytes.allSatisfy({ $0 == UInt8(ascii: ".") || (48...57).contains($0) }) else {
+            return false
+        }
+        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        func allowed(_ byte: UInt8) -> Bool {
+            (65...90).contains(byte) || (97...122).contains(byte) || (48...57).contains(byte)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+        }
+        return labels.enumerated().allSatisfy { index, label in
+            (label.isEmpty && index == labels.count - 1 && labels.count > 1)
+                || ((1...63).contains(label.utf8.count) && label.utf8.allSatisfy(allowed))
+        }
+    }
+
+    static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// An IPv4 host argument for UDP, whose streams are IPv4 only: a dotted quad (not 0.0.0.0) or
+/// `localhost`.
+struct IPv4Host: ExpressibleByArgument, Sendable {
     let address: UInt32
 
     init?(argument: String) {
@@ -25,6 +66,11 @@ struct Host: ExpressibleByArgument, Sendable {
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
+}
+
+/// An address and port as the tool prints them: `10.0.0.1:80`, `[::1]:80`.
+func endpointText(_ address: IPAddress, _ port: UInt16) -> String {
+    address.isIPv6 ? "[\(address)]:\(port)" : "\(address):\(port)"
 }
 
 /// A remote port: 1…65535.
@@ -79,20 +125,30 @@ struct Count: ExpressibleByArgument, Sendable {
     var defaultValueDescription: String { "\(value)" }
 }
 
-/// `HOST[:PORT]` for `--from` (PORT 0 or left out: any port).
+/// `ADDRESS[:PORT]` for `--from`: a dotted quad, or IPv6 as `[ADDRESS]:PORT` or bare (PORT 0
+/// or left out: any port).
 struct Peer: ExpressibleByArgument, Sendable {
-    let host: UInt32
+    let address: IPAddress
     let port: UInt16
 
     init?(argument: String) {
-        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count), let host = Host(argument: String(parts[0])) else { return nil }
-        self.host = host.address
-        if parts.count == 2 {
-            guard let port = UInt16(parts[1]) else { return nil }
-            self.port = port
-        } else {
-            port = 0
+        var host = Substring(argument)
+        var port: UInt16 = 0
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let value = UInt16(rest.dropFirst()) else { return nil }
+                port = value
+            }
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            guard let value = UInt16(host[host.index(after: colon)...]) else { return nil }
+            port = value
+            host = host[..<colon]
         }
+        let text = String(host)
+        guard let address = text == "localhost" ? .v4(IPv4.loopback) : IPAddress(text) else { return nil }
+        self.address = address
+        self.port = port
     }
 }

@@ -75,6 +75,39 @@ struct CLITests {
         #expect(err.contains("the peer has closed"))
     }
 
+    @Test("connect takes IPv6 literals and names: [::1] directly, localhost by Happy Eyeballs; listen --from [::1] takes only ::1")
+    func hostsOfEitherFamily() throws {
+        let six = try Peer.listener6()
+        let direct = try Tool.start(["connect", "::1", String(six.localPort)])
+        let peer = try six.accept()
+        direct.write("over six")
+        #expect(try peer.receive(exactly: 8) == Array("over six".utf8))
+        direct.endInput()
+        peer.close()
+        let (status, _, err) = try direct.finish()
+        #expect(status == 0 && err.contains("connected to [::1]:\(six.localPort)"), "\(err)")
+
+        let four = try Peer.listener()
+        let named = try Tool.start(["connect", "localhost", String(four.localPort)])
+        let other = try four.accept()
+        named.endInput()
+        other.close()
+        let (namedStatus, _, namedErr) = try named.finish()
+        #expect(namedStatus == 0 && namedErr.contains("connected to localhost port \(four.localPort) (127.0.0.1)"), "\(namedErr)")
+
+        let port = try Tool.freePort()
+        let listen = try Tool.start(["listen", "--once", "--port", String(port), "--from", "[::1]"])
+        var client: Peer?
+        // An IPv4 client is reset while the tool waits for ::1 (refused before it listens).
+        try waitUntil(timeout: 10, "the tool to reset an IPv4 client") { (try? Peer.isReset(connectingTo: port)) == true }
+        client = try Peer.connect6(port: port)
+        try client?.send("from six")
+        client?.close()
+        let (listenStatus, out, listenErr) = try listen.finish()
+        #expect(listenStatus == 0 && out == "from six", "\(listenErr)")
+        #expect(listenErr.contains("connected from [::1]:"), "\(listenErr)")
+    }
+
     @Test("listen --once: prints what arrives, urgent data marked with its mark, echoes with --echo")
     func listen() throws {
         let port = try Tool.freePort()

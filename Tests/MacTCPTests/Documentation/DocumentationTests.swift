@@ -108,6 +108,7 @@ struct DocumentationTests {
         step("resolverOnDone", Examples.resolverOnDone)
         Examples.ipAddressDocExample()
         step("listeningPortDocExample", Examples.listeningPortDocExample)
+        step("hostNamesExample", Examples.hostNamesExample)
         #expect(try await Examples.addresses(of: "localhost") == [IPv4.loopback])
         try await runEventSequenceExample()
 

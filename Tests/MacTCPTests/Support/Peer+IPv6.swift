@@ -36,6 +36,24 @@ extension Peer {
         return peer
     }
 
+    /// Whether a client connecting to 127.0.0.1:`port` is reset once connected (a filter
+    /// turned it away): the reset may end the connect itself or the first receive. False
+    /// when the connect is refused (nothing listens yet) or the connection stays open.
+    static func isReset(connectingTo port: UInt16) throws -> Bool {
+        let client: Peer
+        do {
+            client = try connect(port: port, timeout: 5)
+        } catch let failure as ConnectFailure {
+            return failure.errno == ECONNRESET
+        }
+        do {
+            _ = try client.receive(timeout: 5)
+            return false
+        } catch let failure as ReceiveFailure {
+            return failure.errno == ECONNRESET
+        }
+    }
+
     /// The peer's address as the kernel has it (IPv6 text; IPv4-mapped for an IPv4 peer).
     var remoteAddress6: String {
         var address = sockaddr_in6()

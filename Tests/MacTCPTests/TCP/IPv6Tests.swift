@@ -10,7 +10,8 @@ import Testing
 
 /// TCP streams over IPv6 against plain IPv6 sockets on `::1`: active opens by address and by
 /// name, dual-stack passive opens, the address filter, urgent data and acknowledgements,
-/// status and the endpoints as `IPAddress`; bad addresses refused clearly.
+/// status and the endpoints as `IPAddress`; bad addresses refused clearly. The async tests run
+/// on `TestExecutor` (the blocking suites hold the cooperative pool).
 @Suite("TCP over IPv6", .timeLimit(.minutes(1)))
 struct IPv6Tests {
     @Test("an active open to ::1: data both ways, the endpoints as IPAddress, the UInt32 fields 0")
@@ -64,8 +65,7 @@ struct IPv6Tests {
         defer { stream.release() }
         try stream.passiveOpen(remoteAddress: IPAddress("::1")!, timeout: .seconds(10))
         let port = stream.getSockName().port
-        let intruder = try Peer.connect(port: port)
-        #expect(throws: Peer.ReceiveFailure.self) { _ = try intruder.receive(timeout: 5) }
+        #expect(try Peer.isReset(connectingTo: port))
         #expect(!stream.isDone)
         let client = try Peer.connect6(port: port)
         try stream.wait()
@@ -102,20 +102,22 @@ struct IPv6Tests {
 
     @Test("bad addresses: ::, a link-local address without its interface, a malformed name, port 0")
     func badAddresses() async throws {
-        let stream = try TCPStream()
-        defer { stream.release() }
-        expectMacTCPError(.ipBadAddr) { try stream.activeOpen(address: .v6(.unspecified), remotePort: 80) }
-        do {
-            try blocking { try stream.activeOpen(address: IPAddress("fe80::1")!, remotePort: 80) }
-            Issue.record("a link-local address without a scope was taken")
-        } catch let error as MacTCPError {
-            #expect(error == .ipBadAddr && error.description.contains("link-local"), "\(error)")
+        try await withTaskExecutorPreference(TestExecutor.shared) {
+            let stream = try TCPStream()
+            defer { stream.release() }
+            expectMacTCPError(.ipBadAddr) { try stream.activeOpen(address: .v6(.unspecified), remotePort: 80) }
+            do {
+                try blocking { try stream.activeOpen(address: IPAddress("fe80::1")!, remotePort: 80) }
+                Issue.record("a link-local address without a scope was taken")
+            } catch let error as MacTCPError {
+                #expect(error == .ipBadAddr && error.description.contains("link-local"), "\(error)")
+            }
+            expectMacTCPError(.nameSyntaxErr) { try stream.activeOpen(host: "bad..name", remotePort: 80) }
+            expectMacTCPError(.ipBadAddr) { try stream.activeOpen(host: "::1", remotePort: 0) }
+            expectMacTCPError(.ipBadAddr) { try stream.activeOpen(host: "localhost", remotePort: 0) }
+            await #expect(throws: MacTCPError.nameSyntaxErr) { try await stream.activeOpen(host: "bad..name", remotePort: 80) }
+            #expect(try stream.status().state == .closed)
         }
-        expectMacTCPError(.nameSyntaxErr) { try stream.activeOpen(host: "bad..name", remotePort: 80) }
-        expectMacTCPError(.ipBadAddr) { try stream.activeOpen(host: "::1", remotePort: 0) }
-        expectMacTCPError(.ipBadAddr) { try stream.activeOpen(host: "localhost", remotePort: 0) }
-        await #expect(throws: MacTCPError.nameSyntaxErr) { try await stream.activeOpen(host: "bad..name", remotePort: 80) }
-        #expect(try stream.status().state == .closed)
     }
 
     @Test("localhost with a server on 127.0.0.1 only: ::1 is refused and IPv4 is tried at once, not 250 ms later")
@@ -133,19 +135,21 @@ struct IPv6Tests {
 
     @Test("localhost with servers on both: IPv6 is tried first and wins; the async form too")
     func localhostPrefersIPv6() async throws {
-        let four = try Peer.listener()
-        let port = four.localPort
-        let six = try Peer.listener6(port: port)
-        let stream = try TCPStream()
-        defer { stream.release() }
-        try blocking { try stream.activeOpen(host: "localhost", remotePort: port, timeout: .seconds(5)) }
-        _ = try six.accept()
-        #expect(stream.remoteAddress == .v6(.loopback))
-        #expect(throws: PeerError.self) { _ = try four.accept(timeout: 0.3) }
-        try stream.abort()
-        try await stream.activeOpen(host: "localhost", remotePort: port, timeout: .seconds(5))
-        _ = try six.accept()
-        #expect(stream.remoteAddress == .v6(.loopback))
+        try await withTaskExecutorPreference(TestExecutor.shared) {
+            let four = try Peer.listener()
+            let port = four.localPort
+            let six = try Peer.listener6(port: port)
+            let stream = try TCPStream()
+            defer { stream.release() }
+            try blocking { try stream.activeOpen(host: "localhost", remotePort: port, timeout: .seconds(5)) }
+            _ = try six.accept()
+            #expect(stream.remoteAddress == .v6(.loopback))
+            #expect(throws: PeerError.self) { _ = try four.accept(timeout: 0.3) }
+            try stream.abort()
+            try await stream.activeOpen(host: "localhost", remotePort: port, timeout: .seconds(5))
+            _ = try six.accept()
+            #expect(stream.remoteAddress == .v6(.loopback))
+        }
     }
 }
 
@@ -167,38 +171,83 @@ struct HappyEyeballsTests {
 
     @Test("the first address black-holed: the second is tried 250 ms later and wins, long before the timeout; blocking and async")
     func fallbackAfterDelay() async throws {
-        let lab = try NetworkLab()
-        defer { lab.tearDown() }
-        let server = try TestDNSServer(["--host-record=he.test,10.213.7.1,fd00:213:1::fe"])
-        let resolver = Self.resolver(server)
-        // RFC 6724 puts IPv4 before a ULA: the dropped IPv4 address is tried first.
-        #expect(try await resolver.addresses(for: "he.test") == [.v4(0x0AD5_0701), IPAddress("fd00:213:1::fe")!])
-        let listener = try lab.within(lab.router) { try Peer.listener6("fd00:213:1::fe") }
-        for useAsync in [false, true] {
+        try await withTaskExecutorPreference(TestExecutor.shared) {
+            let lab = try NetworkLab()
+            defer { lab.tearDown() }
+            let server = try TestDNSServer(["--host-record=he.test,10.213.7.1,fd00:213:1::fe"])
+            let resolver = Self.resolver(server)
+            // RFC 6724 puts IPv4 before a ULA: the dropped IPv4 address is tried first.
+            #expect(try await resolver.addresses(for: "he.test") == [.v4(0x0AD5_0701), IPAddress("fd00:213:1::fe")!])
+            let listener = try lab.within(lab.router) { try Peer.listener6("fd00:213:1::fe") }
+            for useAsync in [false, true] {
+                let stream = try TCPStream()
+                defer { stream.release() }
+                var events: [TCPEvent] = []
+                let recorded = Mutex<[TCPEvent]>([])
+                stream.asr = { event, _ in recorded.withLock { $0.append(event) } }
+                let start = ContinuousClock.now
+                if useAsync {
+                    try await stream.activeOpen(host: "he.test", remotePort: listener.localPort, timeout: .seconds(10), resolver: resolver)
+                } else {
+                    try blocking {
+                        try stream.activeOpen(host: "he.test", remotePort: listener.localPort, timeout: .seconds(10), resolver: resolver)
+                    }
+                }
+                let elapsed = ContinuousClock.now - start
+                // The losing attempt's socket is closed: no connect to 10.213.7.1 is left pending.
+                #expect(try !Self.synSent(to: "0107D50A:\(String(format: "%04X", listener.localPort))"), "async: \(useAsync)")
+                let peer = try listener.accept()
+                #expect(stream.remoteAddress == IPAddress("fd00:213:1::fe")!, "async: \(useAsync)")
+                #expect(elapsed >= .milliseconds(240) && elapsed < .seconds(3), "async: \(useAsync), \(elapsed)")
+                try await stream.send("hello")
+                #expect(try peer.receive() == Array("hello".utf8))
+                try blocking { try stream.close() }
+                await TestExecutor.sleep(for: .milliseconds(100))
+                events = recorded.withLock { $0 }
+                // The losing attempt left nothing: no ICMP report, no termination.
+                #expect(!events.contains(.icmpReceived) && !events.contains(.terminate), "\(events)")
+            }
+        }
+    }
+
+    /// Whether this namespace has a TCP socket in SYN-SENT towards `remote` (`/proc/net/tcp`'s
+    /// `ADDR:PORT` in hex, the address in the kernel's byte order).
+    private static func synSent(to remote: String) throws -> Bool {
+        let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)
+        return table.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ")
+            return fields.count > 3 && fields[2] == remote && fields[3] == "02"
+        }
+    }
+
+    @Test("the resolution counts against the open's timeout: a silent name server ends the open at its timeout, blocking and async")
+    func resolutionWithinTimeout() async throws {
+        try await withTaskExecutorPreference(TestExecutor.shared) {
+            let silent = try UDPStream()
+            defer { silent.release() }
+            let configuration = DNRConfiguration(
+                nameServers: ["127.0.0.1:\(silent.port)"], searchDomains: [], timeout: .seconds(20), attempts: 1)
+            let resolver = DNR(files: DNRTests.noFiles, environment: [:], configuration: configuration)
+            defer { resolver.close() }
             let stream = try TCPStream()
             defer { stream.release() }
-            var events: [TCPEvent] = []
-            let recorded = Mutex<[TCPEvent]>([])
-            stream.asr = { event, _ in recorded.withLock { $0.append(event) } }
-            let start = ContinuousClock.now
-            if useAsync {
-                try await stream.activeOpen(host: "he.test", remotePort: listener.localPort, timeout: .seconds(10), resolver: resolver)
-            } else {
-                try blocking {
-                    try stream.activeOpen(host: "he.test", remotePort: listener.localPort, timeout: .seconds(10), resolver: resolver)
+            for useAsync in [false, true] {
+                let start = ContinuousClock.now
+                do {
+                    if useAsync {
+                        try await stream.activeOpen(host: "slow\(useAsync).test", remotePort: 80, timeout: .seconds(1), resolver: resolver)
+                    } else {
+                        try blocking {
+                            try stream.activeOpen(host: "slow\(useAsync).test", remotePort: 80, timeout: .seconds(1), resolver: resolver)
+                        }
+                    }
+                    Issue.record("resolved a name nobody answers")
+                } catch let error as MacTCPError {
+                    #expect(error == .openFailed && error.errno == ETIMEDOUT, "\(error)")
                 }
+                let elapsed = ContinuousClock.now - start
+                #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(5), "async: \(useAsync), \(elapsed)")
             }
-            let elapsed = ContinuousClock.now - start
-            let peer = try listener.accept()
-            #expect(stream.remoteAddress == IPAddress("fd00:213:1::fe")!, "async: \(useAsync)")
-            #expect(elapsed >= .milliseconds(240) && elapsed < .seconds(3), "async: \(useAsync), \(elapsed)")
-            try await stream.send("hello")
-            #expect(try peer.receive() == Array("hello".utf8))
-            try blocking { try stream.close() }
-            try await Task.sleep(for: .milliseconds(100))
-            events = recorded.withLock { $0 }
-            // The losing attempt left nothing: no ICMP report, no termination.
-            #expect(!events.contains(.icmpReceived) && !events.contains(.terminate), "\(events)")
         }
     }
 

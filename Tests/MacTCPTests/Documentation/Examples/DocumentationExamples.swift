@@ -289,6 +289,20 @@ enum Examples {
         print(IPAddress("::ffff:10.0.0.1") == .v4(0x0A00_0001))  // → true
     }
 
+    // MARK: - Host names and IPv6 (HostNamesAndIPv6.md)
+
+    static func hostNamesExample() throws {
+        let server = try TCPStream()
+        try server.passiveOpen(timeout: .seconds(10))
+        let client = try TCPStream()
+        try client.activeOpen(host: "localhost", remotePort: server.getSockName().port, timeout: .seconds(5))
+        try server.wait()
+        print(client.remoteAddress)  // → ::1
+        print(try server.status().remoteHost == 0)  // → true
+        client.release()
+        server.release()
+    }
+
     static func listeningPortDocExample() throws {
         let listening = try TCPListeningPort(port: 0, backlog: 128)
         let stream = try TCPStream()
