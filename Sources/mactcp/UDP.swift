@@ -20,9 +20,10 @@ struct UDP: ParsableCommand {
 struct UDPSend: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "send", abstract: "Send one datagram (the text, or standard input).")
 
-    @Argument(help: "The destination IPv4 address (or localhost).") var host: IPv4Host
+    @Argument(help: "The destination host: a name, or an IPv4 or IPv6 address.") var host: Host
     @Argument(help: "The destination port, 1…65535.") var port: RemotePort
-    @Argument(help: "The text to send; standard input (as it is, up to 65,507 bytes) when left out.") var text: String?
+    @Argument(help: "The text to send; standard input (as it is, up to 65,507 bytes; 65,527 to IPv6) when left out.")
+    var text: String?
     @Option(parsing: .unconditional, help: "Seconds to wait for an ICMP error after sending.")
     var wait = Seconds(0.2)
 
@@ -42,7 +43,7 @@ struct UDPSend: ParsableCommand {
         do {
             let stream = try UDPStream()
             defer { stream.release() }
-            try stream.write(host: host.address, port: port.value, data)
+            try stream.write(host: host.text, port: port.value, data)
             let deadline = nowSeconds() + wait.value
             while nowSeconds() < deadline && stream.lastICMPReport == nil { usleep(5000) }
             if let report = stream.lastICMPReport {
@@ -79,7 +80,7 @@ struct UDPListen: ParsableCommand {
             while count.value == 0 || received < count.value {
                 let datagram = try stream.read(timeout: timeout.value)
                 received += 1
-                let from = "\(IPv4.string(datagram.remoteHost)):\(datagram.remotePort)"
+                let from = endpointText(datagram.remoteAddress, datagram.remotePort)
                 if json {
                     // The bytes losslessly in base64; the text too when they are valid UTF-8.
                     let text = String(validating: datagram.data, as: UTF8.self)

@@ -1,6 +1,8 @@
 // MacTCP for Swift
 // Licensed under the Apache License, Version 2.0; see LICENSE in the repository root.
 
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #else
@@ -26,18 +28,36 @@ extension DNR {
     /// There is no corresponding MacTCP call; MacTCP knew IPv4 only (``strToAddr(_:)``).
     public func addresses(for name: String) async throws -> [IPAddress] {
         if let literal = Self.literal(name) { return [literal] }
+        let results = try await gathering(name).wait()
+        try Task.checkCancellation()
+        return try Self.chosen(name, results)
+    }
+
+    /// ``addresses(for:)`` within `deadline`, for an active open by name (the resolution
+    /// counts against the open's timeout); `openFailed` with `ETIMEDOUT` when it passes.
+    func addresses(for name: String, deadline: Deadline) async throws -> [IPAddress] {
+        if let literal = Self.literal(name) { return [literal] }
+        let gathering = try gathering(name)
+        let results = await gathering.wait(until: deadline)
+        try Task.checkCancellation()
+        guard let results else { throw Self.resolutionTimedOut(name) }
+        return try Self.chosen(name, results)
+    }
+
+    /// The blocking ``addresses(for:)``, within `deadline`: the same queries and the same
+    /// resolution delay, waited for on the calling thread.
+    func addresses(for name: String, deadline: Deadline) throws -> [IPAddress] {
+        if let literal = Self.literal(name) { return [literal] }
+        guard let results = try gathering(name).wait(until: deadline) else { throw Self.resolutionTimedOut(name) }
+        return try Self.chosen(name, results)
+    }
+
+    /// Starts the A and AAAA queries of `name` and gathers their answers.
+    private func gathering(_ name: String) throws -> AddressGathering {
         let configuration = self.configuration
         let v4 = try query(name, type: .a)
         let v6 = configuration.noAAAA ? nil : try query(name, type: .aaaa)
-        var results: [Bool: Result<[IPAddress], any Error>] = [:]
-        if configuration.singleRequest {
-            results[false] = await Self.addresses(of: v4)
-            if let v6 { results[true] = await Self.addresses(of: v6) }
-        } else {
-            results = await Self.race(v4, v6)
-        }
-        try Task.checkCancellation()
-        return try Self.chosen(name, results)
+        return AddressGathering(v4: v4, v6: v6, delayed: !configuration.singleRequest)
     }
 
     /// An address literal is its own answer.
@@ -48,67 +68,16 @@ extension DNR {
     }
 
     /// The addresses of both answers in the order to try them, or the more telling failure.
-    private static func chosen(_ name: String, _ results: [Bool: Result<[IPAddress], any Error>]) throws -> [IPAddress] {
+    private static func chosen(_ name: String, _ results: AddressGathering.Results) throws -> [IPAddress] {
         let found = (try? results[true]?.get() ?? []) ?? []
         let all = ((try? results[false]?.get()) ?? []) + found
         if !all.isEmpty { return AddressSelection.ordered(all) }
-        let failures = [results[false], results[true]].compactMap { result -> (any Error)? in
+        let failures = [results[false], results[true]].compactMap { result -> MacTCPError? in
             guard case .failure(let error)? = result else { return nil }
             return error
         }
-        if let telling = failures.first(where: { !(($0 as? MacTCPError) == .authNameErr) }) { throw telling }
+        if let telling = failures.first(where: { $0 != .authNameErr }) { throw telling }
         throw failures.first ?? MacTCPError.authNameErr.with(operation: "addresses", detail: "\(name): no A or AAAA record")
-    }
-
-    /// ``addresses(for:)`` within `deadline`, for an active open by name (the resolution
-    /// counts against the open's timeout); `openFailed` with `ETIMEDOUT` when it passes.
-    func addresses(for name: String, deadline: Deadline) async throws -> [IPAddress] {
-        guard let left = deadline.remaining else { return try await addresses(for: name) }
-        return try await withThrowingTaskGroup(of: [IPAddress]?.self) { group in
-            group.addTask { try await self.addresses(for: name) }
-            group.addTask {
-                try await Task.sleep(for: left)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let found = try await group.next(), let found else { throw Self.resolutionTimedOut(name) }
-            return found
-        }
-    }
-
-    /// The blocking ``addresses(for:)``, within `deadline`: the same queries, the same
-    /// resolution delay, waited for on the calling thread.
-    func addresses(for name: String, deadline: Deadline) throws -> [IPAddress] {
-        if let literal = Self.literal(name) { return [literal] }
-        let configuration = self.configuration
-        let v4 = try query(name, type: .a)
-        let v6 = configuration.noAAAA ? nil : try query(name, type: .aaaa)
-        let settled = Lock(0)
-        for query in [v4, v6].compactMap({ $0 }) {
-            query.onDone { _ in
-                settled.withLock { count in
-                    count += 1
-                    settled.broadcastWhileLocked()
-                }
-            }
-        }
-        let expected = v6 == nil ? 1 : 2
-        var delayEnd: Deadline?
-        var results: [Bool: Result<[IPAddress], any Error>] = [:]
-        while true {
-            let count = settled.withLock { $0 }
-            results = [:]
-            if v4.isDone { results[false] = Self.addresses(of: v4) }
-            if let v6, v6.isDone { results[true] = Self.addresses(of: v6) }
-            if count >= expected { break }
-            if delayEnd == nil, results.values.contains(where: { (try? $0.get())?.isEmpty == false }) {
-                delayEnd = Deadline(milliseconds: UInt64(Self.resolutionDelay.components.attoseconds / 1_000_000_000_000_000))
-            }
-            if let delayEnd, delayEnd.hasPassed { break }
-            if deadline.hasPassed { throw Self.resolutionTimedOut(name) }
-            _ = settled.wait(until: Deadline.earlier(deadline, delayEnd ?? deadline)) { $0 > count ? () : nil }
-        }
-        return try Self.chosen(name, results)
     }
 
     private static func resolutionTimedOut(_ name: String) -> MacTCPError {
@@ -116,55 +85,149 @@ extension DNR {
             operation: "activeOpen", errno: ETIMEDOUT, detail: "resolving \(name) took longer than the open's timeout")
     }
 
-    /// Both queries awaited at once, keyed by "is IPv6"; the lagging one given up 50 ms
-    /// after the other answered with addresses.
-    private static func race(_ v4: DNRQuery, _ v6: DNRQuery?) async -> [Bool: Result<[IPAddress], any Error>] {
-        await withTaskGroup(of: (Bool, Result<[IPAddress], any Error>)?.self) { group in
-            group.addTask { (false, await addresses(of: v4)) }
-            if let v6 { group.addTask { (true, await addresses(of: v6)) } }
-            let expected = v6 == nil ? 1 : 2
-            var results: [Bool: Result<[IPAddress], any Error>] = [:]
-            var delayed = false
-            while let next = await group.next() {
-                guard let (isIPv6, result) = next else { break }  // the resolution delay is over
-                results[isIPv6] = result
-                if results.count == expected { break }
-                if !delayed, case .success(let found) = result, !found.isEmpty {
-                    delayed = true
-                    group.addTask {
-                        try? await Task.sleep(for: resolutionDelay)
-                        return nil
-                    }
-                }
-            }
-            group.cancelAll()
-            return results
-        }
-    }
-
     /// RFC 8305 §3's resolution delay.
-    static let resolutionDelay = Duration.milliseconds(50)
+    static let resolutionDelay = DispatchTimeInterval.milliseconds(50)
+}
 
-    private static func addresses(of query: DNRQuery) async -> Result<[IPAddress], any Error> {
-        do {
-            return .success(addresses(in: try await query.wait()))
-        } catch {
-            return .failure(error)
+/// The answers to a name's A and AAAA queries as they come, and the moment they are enough:
+/// both answered, or 50 ms after the first answer with addresses (RFC 8305's resolution
+/// delay; without `delayed`, both are waited for).
+///
+/// Everything is decided on the threads that settle the queries and on a timer of its own
+/// (a serial Dispatch queue: an overcommitting thread, never Swift's cooperative pool), so
+/// that a busy pool delays only the caller's wake-up, never what the answer holds. Blocked
+/// threads and suspended tasks wait on it alike.
+final class AddressGathering: Sendable {
+    /// Each family's answer, keyed by "is IPv6".
+    typealias Results = [Bool: Result<[IPAddress], MacTCPError>]
+
+    private struct State {
+        var results: Results = [:]
+        /// What the answer is, once enough has come.
+        var final: Results?
+        var delayStarted = false
+        var tasks: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextTask: UInt64 = 0
+        /// Waiters whose deadline's timer fired before they suspended.
+        var expired: Set<UInt64> = []
+    }
+
+    private let state = Lock(State())
+    private let expected: Int
+    private let delayed: Bool
+    private static let timer = DispatchQueue(label: "mactcp.dnr.resolution-delay")
+
+    init(v4: DNRQuery, v6: DNRQuery?, delayed: Bool) {
+        expected = v6 == nil ? 1 : 2
+        self.delayed = delayed
+        v4.onDone { [self] query in settle(isIPv6: false, Self.addresses(of: query)) }
+        v6?.onDone { [self] query in settle(isIPv6: true, Self.addresses(of: query)) }
+    }
+
+    private func settle(isIPv6: Bool, _ result: Result<[IPAddress], MacTCPError>) {
+        let startDelay = state.withLock { state -> Bool in
+            guard state.final == nil else { return false }
+            state.results[isIPv6] = result
+            if state.results.count == expected { return false }
+            guard delayed, !state.delayStarted, case .success(let found) = result, !found.isEmpty else { return false }
+            state.delayStarted = true
+            return true
+        }
+        if startDelay {
+            Self.timer.asyncAfter(deadline: .now() + DNR.resolutionDelay) { [self] in finish() }
+        } else if state.withLock({ $0.results.count == expected }) {
+            finish()
         }
     }
 
-    /// The answer of a query that is done (the blocking wait returns at once).
-    private static func addresses(of query: DNRQuery) -> Result<[IPAddress], any Error> {
-        Result { addresses(in: try query.wait()) }
+    /// Fixes the answer as it stands and wakes every waiter.
+    private func finish() {
+        let waiting = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard state.final == nil else { return [] }
+            state.final = state.results
+            let waiting = Array(state.tasks.values)
+            state.tasks = [:]
+            self.state.broadcastWhileLocked()
+            return waiting
+        }
+        for task in waiting { task.resume() }
     }
 
-    private static func addresses(in records: [DNRRecord]) -> [IPAddress] {
-        records.compactMap { record in
-            switch record.value {
-            case .a(let v4): return .v4(v4)
-            case .aaaa(let bytes): return IPv6Address(bytes: bytes).map(IPAddress.v6)
-            default: return nil
+    /// Blocks until the answer is fixed, or nil when `deadline` passes first.
+    func wait(until deadline: Deadline) -> Results? {
+        state.wait(until: deadline) { $0.final }
+    }
+
+    /// Suspends until the answer is fixed (or the task is cancelled: then what has come).
+    func wait() async -> Results {
+        let token = state.withLock { state -> UInt64 in
+            state.nextTask &+= 1
+            return state.nextTask
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.final != nil || Task.isCancelled { return true }
+                    state.tasks[token] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
             }
+        } onCancel: {
+            state.withLock { $0.tasks.removeValue(forKey: token) }?.resume()
+        }
+        return state.withLock { $0.final ?? $0.results }
+    }
+
+    /// Suspends until the answer is fixed, or nil when `deadline` passes first (a timer of
+    /// the same queue fixes nothing: it only wakes this waiter).
+    func wait(until deadline: Deadline) async -> Results? {
+        guard let left = deadline.remaining else { return await wait() }
+        let token = state.withLock { state -> UInt64 in
+            state.nextTask &+= 1
+            return state.nextTask
+        }
+        Self.timer.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: left.wholeNanoseconds))) { [self] in
+            state.withLock { state -> CheckedContinuation<Void, Never>? in
+                guard let waiting = state.tasks.removeValue(forKey: token) else {
+                    state.expired.insert(token)
+                    return nil
+                }
+                return waiting
+            }?.resume()
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    if state.final != nil || Task.isCancelled || state.expired.contains(token) { return true }
+                    state.tasks[token] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.tasks.removeValue(forKey: token) }?.resume()
+        }
+        return state.withLock { state in
+            state.expired.remove(token)
+            return state.final
+        }
+    }
+
+    private static func addresses(of query: DNRQuery) -> Result<[IPAddress], MacTCPError> {
+        do {
+            return .success(
+                try query.wait().compactMap { record in
+                    switch record.value {
+                    case .a(let v4): return .v4(v4)
+                    case .aaaa(let bytes): return IPv6Address(bytes: bytes).map(IPAddress.v6)
+                    default: return nil
+                    }
+                })
+        } catch let error as MacTCPError {
+            return .failure(error)
+        } catch {
+            return .failure(MacTCPError.dnrErr.with(operation: "addresses", detail: "\(error)"))
         }
     }
 }

@@ -24,6 +24,13 @@ public struct ICMPReport: Sendable, Equatable {
     public var optionalAddlInfo: Int
     /// The errno the kernel associates with the message (ECONNREFUSED for port unreachable…).
     public var errno: Int32
+    /// Whether the message is ICMPv6 (RFC 4443's types and codes), about an IPv6 datagram.
+    public var isICMPv6 = false
+    /// The host that sent the message, of either family (``reportingHost`` is 0 for IPv6).
+    public var reportingAddress: IPAddress = .v4(0)
+    /// The destination of the datagram the message is about, of either family
+    /// (``remoteHost`` is 0 for IPv6).
+    public var remoteAddress: IPAddress = .v4(0)
 
     /// Creates a report.
     public init(
@@ -46,6 +53,8 @@ public struct ICMPReport: Sendable, Equatable {
         self.localPort = localPort
         self.optionalAddlInfo = optionalAddlInfo
         self.errno = errno
+        reportingAddress = .v4(reportingHost)
+        remoteAddress = .v4(remoteHost)
     }
 }
 
@@ -54,10 +63,42 @@ extension ICMPReport: CustomStringConvertible {
     /// example `port unreachable (type 3, code 3) from 127.0.0.1 about 127.0.0.1:5353,
     /// MacTCP portUnreach`.
     public var description: String {
-        "\(ICMPReport.name(type: icmpType, code: icmpCode)) (type \(icmpType), code \(icmpCode)) "
-            + "from \(IPv4.string(reportingHost)) about \(IPv4.string(remoteHost)):\(remotePort)"
+        let about = Endpoint(remoteAddress, port: remotePort)
+        if isICMPv6 {
+            return "\(ICMPReport.nameV6(type: icmpType, code: icmpCode)) (ICMPv6 type \(icmpType), code \(icmpCode)) "
+                + "from \(reportingAddress) about \(about)" + (reportType.map { ", MacTCP \($0)" } ?? "")
+                + (icmpType == 2 ? ", MTU \(optionalAddlInfo)" : "")
+        }
+        return "\(ICMPReport.name(type: icmpType, code: icmpCode)) (type \(icmpType), code \(icmpCode)) "
+            + "from \(reportingAddress) about \(about)"
             + (reportType.map { ", MacTCP \($0)" } ?? "")
             + (icmpType == 3 && icmpCode == 4 ? ", next-hop MTU \(optionalAddlInfo)" : "")
+    }
+
+    /// The name of an ICMPv6 error message (RFC 4443), for example `"port unreachable"` for
+    /// type 1 code 4.
+    ///
+    /// - Parameters:
+    ///   - type: The ICMPv6 type on the wire.
+    ///   - code: The ICMPv6 code on the wire.
+    /// - Returns: The message's name; `"ICMPv6 type T"` for a type without one.
+    public static func nameV6(type: UInt8, code: UInt8) -> String {
+        switch (type, code) {
+        case (1, 0): return "no route to destination"
+        case (1, 1): return "communication administratively prohibited"
+        case (1, 2): return "beyond scope of source address"
+        case (1, 3): return "address unreachable"
+        case (1, 4): return "port unreachable"
+        case (1, 5): return "source address failed ingress/egress policy"
+        case (1, 6): return "reject route to destination"
+        case (1, _): return "destination unreachable"
+        case (2, _): return "packet too big"
+        case (3, 0): return "hop limit exceeded in transit"
+        case (3, 1): return "fragment reassembly time exceeded"
+        case (3, _): return "time exceeded"
+        case (4, _): return "parameter problem"
+        default: return "ICMPv6 type \(type)"
+        }
     }
 
     /// The name of an ICMP message (RFC 792, RFC 1122, RFC 1812), for example

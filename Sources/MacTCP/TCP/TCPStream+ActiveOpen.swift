@@ -46,7 +46,7 @@ extension TCPStream {
     ///   - remotePort: The remote port, not 0.
     ///   - timeout: How long to try (`.zero`: up to the ULP timeout, 2 minutes by default).
     ///   - options: ULP timeout and action, and IP header settings for the connection.
-    /// - Throws: As ``activeOpen(localPort:host:remotePort:timeout:options:)``;
+    /// - Throws: As ``activeOpen(localPort:host:remotePort:timeout:options:)-9tbhg``;
     ///   ``MacTCPError/ipBadAddr`` also for `::` and for a link-local address without a scope.
     ///
     /// The corresponding MacTCP call is `TCPActiveOpen` (IPv4 only in MacTCP).
@@ -84,7 +84,7 @@ extension TCPStream {
     /// - Throws: The resolver's error when the name cannot be resolved
     ///   (``MacTCPError/nameSyntaxErr``, ``MacTCPError/authNameErr``, ``MacTCPError/noAnsErr``, …);
     ///   ``MacTCPError/openFailed`` naming every address tried and why each failed, or when
-    ///   the timeout passes; otherwise as ``activeOpen(localPort:address:remotePort:timeout:options:)``.
+    ///   the timeout passes; otherwise as ``activeOpen(localPort:address:remotePort:timeout:options:)-5lvt9``.
     ///
     /// The corresponding MacTCP calls are `StrToAddr` followed by `TCPActiveOpen`.
     public func activeOpen(
@@ -390,7 +390,7 @@ extension TCPStream {
 
 extension TCPStream {
     /// Opens a connection, suspending (never blocking a thread) until it is established; the
-    /// async form of ``activeOpen(localPort:host:remotePort:timeout:options:)``.
+    /// async form of ``activeOpen(localPort:host:remotePort:timeout:options:)-9tbhg``.
     ///
     /// Cancelling the task abandons the attempt: the socket is closed and the stream is back
     /// in its initial state, ready to open again.
@@ -415,7 +415,7 @@ extension TCPStream {
     }
 
     /// Opens a connection to an address of either family, suspending until it is
-    /// established; the async form of ``activeOpen(localPort:address:remotePort:timeout:options:)``.
+    /// established; the async form of ``activeOpen(localPort:address:remotePort:timeout:options:)-5lvt9``.
     ///
     /// - Parameters:
     ///   - localPort: The local port; 0 lets the system choose.

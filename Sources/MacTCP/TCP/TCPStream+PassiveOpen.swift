@@ -41,7 +41,7 @@ extension TCPStream {
 
     /// Waits for a client on a local port, accepting only a client from `remoteAddress`
     /// (IPv4 or IPv6); the filter's IPv6 counterpart of
-    /// ``passiveOpen(port:remoteHost:remotePort:timeout:options:)``.
+    /// ``passiveOpen(port:remoteHost:remotePort:timeout:options:)-(_,_,_,Duration,_)``.
     ///
     /// Every passive open takes IPv6 clients as well as IPv4 ones (the port's listener is
     /// dual-stack); an IPv4 client, IPv4-mapped on the wire included, has a `.v4` address.
@@ -52,7 +52,7 @@ extension TCPStream {
     ///   - remotePort: Accept only this peer port (0: any). Others are reset.
     ///   - timeout: How long to wait for a client (`.zero`: without limit).
     ///   - options: ULP timeout and action, and IP header settings for the connection.
-    /// - Throws: As ``passiveOpen(port:remoteHost:remotePort:timeout:options:)``.
+    /// - Throws: As ``passiveOpen(port:remoteHost:remotePort:timeout:options:)-(_,_,_,Duration,_)``.
     ///
     /// The corresponding MacTCP call is `TCPPassiveOpen` (IPv4 only in MacTCP).
     public func passiveOpen(

@@ -7,7 +7,7 @@
 /// `Duration` forms. Zero waits without limit; a negative, non-finite or too large value
 /// throws ``MacTCPError/invalidLength`` naming the argument.
 extension TCPStream {
-    /// ``passiveOpen(port:remoteHost:remotePort:timeout:options:)`` with the timeout in seconds.
+    /// ``passiveOpen(port:remoteHost:remotePort:timeout:options:)-(_,_,_,Duration,_)`` with the timeout in seconds.
     ///
     /// - Parameters:
     ///   - port: The local port; 0 lets the system choose a free one.
@@ -34,7 +34,7 @@ extension TCPStream {
         )
     }
 
-    /// ``activeOpen(localPort:host:remotePort:timeout:options:)`` with the timeout in seconds.
+    /// ``activeOpen(localPort:host:remotePort:timeout:options:)-9tbhg`` with the timeout in seconds.
     ///
     /// - Parameters:
     ///   - localPort: The local port; 0 lets the system choose.
@@ -61,7 +61,7 @@ extension TCPStream {
         )
     }
 
-    /// ``activeOpen(localPort:address:remotePort:timeout:options:)`` with the timeout in
+    /// ``activeOpen(localPort:address:remotePort:timeout:options:)-5lvt9`` with the timeout in
     /// seconds.
     ///
     /// - Parameters:
@@ -110,7 +110,7 @@ extension TCPStream {
             timeout: try Timeouts.duration(timeout, operation: "activeOpen"), options: options, resolver: resolver)
     }
 
-    /// ``passiveOpen(port:remoteAddress:remotePort:timeout:options:)`` with the timeout in
+    /// ``passiveOpen(port:remoteAddress:remotePort:timeout:options:)-(_,_,_,Duration,_)`` with the timeout in
     /// seconds.
     ///
     /// - Parameters:
@@ -163,7 +163,7 @@ extension TCPStream {
 
 /// The `Double`-seconds forms of the async calls that take a timeout.
 extension TCPStream {
-    /// The async ``activeOpen(localPort:host:remotePort:timeout:options:)``
+    /// The async ``activeOpen(localPort:host:remotePort:timeout:options:)-7t7fs``
     /// with the timeout in seconds.
     ///
     /// - Parameters:

@@ -22,18 +22,28 @@ public struct UDPDatagram: Sendable, Equatable {
     public var remoteHost: UInt32
     /// The sender's port.
     public var remotePort: UInt16
+    /// The sender's address of either family (``remoteHost`` is 0 for IPv6; an IPv4 sender is
+    /// `.v4`).
+    public var remoteAddress: IPAddress
 
-    /// Creates a datagram record.
+    /// Creates a datagram record from an IPv4 sender.
     public init(data: [UInt8], remoteHost: UInt32, remotePort: UInt16) {
+        self.init(data: data, remoteAddress: .v4(remoteHost), remotePort: remotePort)
+    }
+
+    /// Creates a datagram record from a sender of either family.
+    public init(data: [UInt8], remoteAddress: IPAddress, remotePort: UInt16) {
         self.data = data
-        self.remoteHost = remoteHost
+        self.remoteHost = remoteAddress.ipv4 ?? 0
+        self.remoteAddress = remoteAddress
         self.remotePort = remotePort
     }
 }
 
 extension UDPDatagram: CustomStringConvertible {
-    /// The datagram's size and sender, for example `UDPDatagram(5 bytes from 127.0.0.1:40312)`.
+    /// The datagram's size and sender, for example `UDPDatagram(5 bytes from 127.0.0.1:40312)`
+    /// (an IPv6 sender in brackets).
     public var description: String {
-        "UDPDatagram(\(data.count) bytes from \(IPv4.string(remoteHost)):\(remotePort))"
+        "UDPDatagram(\(data.count) bytes from \(Endpoint(remoteAddress, port: remotePort)))"
     }
 }

@@ -32,6 +32,8 @@ import Glibc
 public final class UDPStream: Sendable {
     /// The largest UDP payload IPv4 can carry (65,535 − 20 − 8).
     public static let maximumDatagramSize = 65507
+    /// The largest UDP payload IPv6 can carry without jumbograms (65,535 − 8).
+    public static let maximumIPv6DatagramSize = 65527
 
     private struct State {
         var released = false
@@ -69,16 +71,27 @@ public final class UDPStream: Sendable {
             )
         }
         try Reactor.start(for: operation)
-        let fd = Sys.udpSocket()
+        // Dual stack: an IPv6 socket with IPV6_V6ONLY off takes and sends IPv4 datagrams too
+        // (IPv4 where the machine has no IPv6).
+        var ipv6 = true
+        var fd = Sys.socket(SOCK_DGRAM, ipv6: true)
+        if fd == -EAFNOSUPPORT {
+            ipv6 = false
+            fd = Sys.udpSocket()
+        }
         guard fd >= 0 else {
             throw MacTCPError.insufficientResources.with(operation: operation, errno: -fd, detail: "cannot create a socket")
         }
         let descriptor = Descriptor(fd)
         _ = Sys.setOption(fd, Int32(IPPROTO_IP), Int32(IP_RECVERR), 1)
+        if ipv6 {
+            _ = Sys.setOption(fd, Int32(IPPROTO_IPV6), Int32(IPV6_V6ONLY), 0)
+            _ = Sys.setOption(fd, Int32(IPPROTO_IPV6), Int32(IPV6_RECVERR), 1)
+        }
         if let size = receiveBufferSize {
             _ = Sys.setOption(fd, Int32(SOL_SOCKET), Int32(SO_RCVBUF), Int32(clamping: size / 2))
         }
-        let bound = Sys.bind(fd, Endpoint(host: 0, port: port))
+        let bound = Sys.bind(fd, .any(port: port, ipv6: ipv6))
         guard bound >= 0, let local = Sys.localEndpoint(fd) else {
             descriptor.retire()
             if bound == SyscallErrors.addressInUse {
@@ -214,7 +227,7 @@ public final class UDPStream: Sendable {
         let (length, sender) = (read.length, read.sender)
         if length >= 0 {
             if data.count < data.capacity / 2 { data = data.withUnsafeBytes { Array($0) } }
-            return .datagram(UDPDatagram(data: data, remoteHost: sender.host, remotePort: sender.port))
+            return .datagram(UDPDatagram(data: data, remoteAddress: sender.address, remotePort: sender.port))
         }
         if length == SyscallErrors.again { return .wait }
         if SyscallErrors.isICMPReport(Int32(-length)) {
@@ -242,18 +255,63 @@ public final class UDPStream: Sendable {
     ///
     /// The corresponding MacTCP call is `UDPWrite`.
     public func write(host: UInt32, port: UInt16, _ data: [UInt8], checksum: Bool = true) throws {
+        try write(to: Endpoint(host: host, port: port), data, checksum: checksum)
+    }
+
+    /// Sends one datagram to an address of either family; the `UInt32` form's IPv6
+    /// counterpart.
+    ///
+    /// - Parameters:
+    ///   - address: The destination: IPv4 (not 0) or IPv6 (not `::`; a link-local address
+    ///     with its scope).
+    ///   - port: The destination port, not 0.
+    ///   - data: The payload: 0 to 65,507 bytes to IPv4, 0 to 65,527 to IPv6.
+    ///   - checksum: Whether to compute the UDP checksum (IPv6 always has one).
+    /// - Throws: As ``write(host:port:_:checksum:)``.
+    ///
+    /// The corresponding MacTCP call is `UDPWrite` (IPv4 only in MacTCP).
+    public func write(address: IPAddress, port: UInt16, _ data: [UInt8], checksum: Bool = true) throws {
+        try write(to: Endpoint(address, port: port), data, checksum: checksum)
+    }
+
+    /// Sends one datagram to a host given by name or as an address literal: a name is
+    /// resolved through `resolver` (``DNR/addresses(for:)``) and the datagram goes to the
+    /// first of its addresses in RFC 6724's order.
+    ///
+    /// - Parameters:
+    ///   - host: A host name or an address literal.
+    ///   - port: The destination port, not 0.
+    ///   - data: The payload.
+    ///   - checksum: Whether to compute the UDP checksum.
+    ///   - resolver: The resolver that turns a name into addresses.
+    /// - Throws: The resolver's error when the name cannot be resolved; otherwise as
+    ///   ``write(address:port:_:checksum:)``.
+    ///
+    /// The corresponding MacTCP calls are `StrToAddr` followed by `UDPWrite`.
+    public func write(host: String, port: UInt16, _ data: [UInt8], checksum: Bool = true, resolver: DNR = .shared) throws {
+        let address = try IPAddress(host) ?? resolver.addresses(for: host, deadline: .never)[0]
+        try write(address: address, port: port, data, checksum: checksum)
+    }
+
+    private func write(to destination: Endpoint, _ data: [UInt8], checksum: Bool) throws(MacTCPError) {
         let operation = "write"
         try state.withLock { state throws(MacTCPError) in try checkNotReleased(state, operation) }
-        if host == 0 || port == 0 {
-            throw MacTCPError.ipBadAddr.with(operation: operation, detail: host == 0 ? "the host must not be 0" : "the port must not be 0")
+        var problem: String?
+        switch destination.address {
+        case .v4(0): problem = "the host must not be 0"
+        case .v6(let v6) where v6 == .unspecified: problem = "the host must not be ::"
+        case .v6(let v6) where v6.isLinkLocal && v6.scopeID == 0:
+            problem = "\(destination.address) is link-local: name its interface, as in \(destination.address)%eth0"
+        default: if destination.port == 0 { problem = "the port must not be 0" }
         }
-        if data.count > Self.maximumDatagramSize {
+        if let problem { throw MacTCPError.ipBadAddr.with(operation: operation, detail: problem) }
+        let limit = destination.address.isIPv6 ? Self.maximumIPv6DatagramSize : Self.maximumDatagramSize
+        if data.count > limit {
             throw MacTCPError.invalidLength.with(
                 operation: operation,
-                detail: "a datagram carries at most \(Self.maximumDatagramSize) bytes, not \(data.count)"
+                detail: "a datagram carries at most \(limit) bytes to \(destination.address.isIPv6 ? "IPv6" : "IPv4"), not \(data.count)"
             )
         }
-        let destination = Endpoint(host: host, port: port)
         let result = data.withUnsafeBytes { bytes in
             descriptor.withDescriptor { fd -> Int in
                 setChecksum(checksum, fd)
@@ -280,7 +338,7 @@ public final class UDPStream: Sendable {
         }
         guard result < 0 else { return }
         let error = Int32(-result)
-        let text = "cannot send to \(IPv4.string(host)):\(port)"
+        let text = "cannot send to \(destination)"
         switch error {
         case EBADF:
             throw MacTCPError.invalidStreamPtr.with(operation: operation, detail: "the stream has been released")
@@ -361,6 +419,18 @@ public final class UDPStream: Sendable {
 
     // MARK: - Errors and events
 
+    /// An address from an error-queue entry: the IPv4 one when there is one, else the 16
+    /// bytes (all zero: unknown, `.v4(0)`).
+    private static func address(
+        _ v4: UInt32,
+        _ bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+    ) -> IPAddress {
+        if v4 != 0 { return .v4(UInt32(bigEndian: v4)) }
+        let array = withUnsafeBytes(of: bytes) { Array($0) }
+        guard array.contains(where: { $0 != 0 }) else { return .v4(0) }
+        return IPAddress.v6(IPv6Address(unchecked: array))
+    }
+
     /// Drains the error queue: each ICMP message becomes the last report and an
     /// `.icmpReceived` event. Draining also clears the socket's pending error. Returns
     /// whether anything was found.
@@ -371,8 +441,9 @@ public final class UDPStream: Sendable {
         while Sys.nextErrorQueueEntry(fd, &entry) == 1 {
             found = true
             guard Int(entry.kind) == Int(MT_ERRQ_ICMP) else { continue }
-            let report = ICMPReport(
-                reportType: ICMPMessageType(icmpType: entry.icmp_type, code: entry.icmp_code),
+            let icmpv6 = entry.icmp6 != 0
+            var report = ICMPReport(
+                reportType: ICMPMessageType(icmpType: entry.icmp_type, code: entry.icmp_code, icmpv6: icmpv6),
                 icmpType: entry.icmp_type,
                 icmpCode: entry.icmp_code,
                 reportingHost: UInt32(bigEndian: entry.offender),
@@ -382,6 +453,9 @@ public final class UDPStream: Sendable {
                 optionalAddlInfo: Int(entry.data),
                 errno: entry.err
             )
+            report.isICMPv6 = icmpv6
+            report.reportingAddress = Self.address(entry.offender, entry.offender6)
+            report.remoteAddress = Self.address(entry.dest_addr, entry.dest6)
             state.withLock { state in
                 state.lastICMPReport = report
                 delivery.post(.icmpReceived, report.reportType?.rawValue ?? -1)

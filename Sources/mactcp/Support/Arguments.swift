@@ -50,24 +50,6 @@ struct Host: ExpressibleByArgument, Sendable {
     static var defaultCompletionKind: CompletionKind { .default }
 }
 
-/// An IPv4 host argument for UDP, whose streams are IPv4 only: a dotted quad (not 0.0.0.0) or
-/// `localhost`.
-struct IPv4Host: ExpressibleByArgument, Sendable {
-    let address: UInt32
-
-    init?(argument: String) {
-        if argument == "localhost" {
-            address = IPv4.loopback
-        } else if let parsed = IPv4.address(argument), parsed != 0 {
-            address = parsed
-        } else {
-            return nil
-        }
-    }
-
-    static var defaultCompletionKind: CompletionKind { .default }
-}
-
 /// An address and port as the tool prints them: `10.0.0.1:80`, `[::1]:80`.
 func endpointText(_ address: IPAddress, _ port: UInt16) -> String {
     address.isIPv6 ? "[\(address)]:\(port)" : "\(address):\(port)"
