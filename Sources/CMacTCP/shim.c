@@ -222,9 +222,12 @@ int mt_errqueue_next(int fd, struct mt_errq_entry *entry) {
     msg.msg_iovlen = 1;
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
-    if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+    ssize_t received = recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (received < 0) {
         return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
     }
+    entry->payload_length = (uint32_t)received;
+    memcpy(entry->payload, payload, received < 8 ? (size_t)received : 8);
     entry->kind = MT_ERRQ_OTHER;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
         // An IPv4 socket reports as SOL_IP, an IPv6 one (dual-stack too) as SOL_IPV6.
@@ -252,6 +255,33 @@ int mt_errqueue_next(int fd, struct mt_errq_entry *entry) {
         }
     }
     return 1;
+}
+
+int mt_icmp_receive(int fd, void *buffer, size_t length, uint8_t from[16], int *ttl) {
+    char control[256];
+    struct sockaddr_storage sender;
+    struct iovec iov = {buffer, length};
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    memset(&sender, 0, sizeof sender);
+    msg.msg_name = &sender;
+    msg.msg_namelen = sizeof sender;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t received = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (received < 0) return -errno;
+    memset(from, 0, 16);
+    mt_address16((const struct sockaddr *)&sender, from);
+    *ttl = -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if ((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_TTL)
+            || (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT)) {
+            memcpy(ttl, CMSG_DATA(cm), sizeof *ttl);
+        }
+    }
+    return (int)received;
 }
 
 int mt_accept(int fd, void *peer, uint32_t *length) {

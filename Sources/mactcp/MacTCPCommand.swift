@@ -10,7 +10,9 @@ struct MacTCPCommand: ParsableCommand {
         abstract: "MacTCP's TCP streams on Linux: netcat for TCP's corners — urgent data, push, half-close, abort, live status.",
         discussion: ExitStatus.help,
         version: ExitStatus.version,
-        subcommands: [Demo.self, Connect.self, Listen.self, SendFile.self, ReceiveFile.self, Watch.self, Info.self, UDP.self, Resolve.self]
+        subcommands: [
+            Demo.self, Connect.self, Listen.self, SendFile.self, ReceiveFile.self, Watch.self, Info.self, UDP.self, Resolve.self, Ping.self,
+        ]
     )
 
     /// Parses the command line and runs the command; the process ends through

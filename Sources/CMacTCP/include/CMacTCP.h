@@ -168,6 +168,9 @@ struct mt_errq_entry {
     uint8_t icmp6;        // 1: an ICMPv6 message (RFC 4443 types and codes)
     uint8_t offender6[16];  // the reporting host as IPv6 (IPv4-mapped for IPv4); zeros when unknown
     uint8_t dest6[16];      // the original destination as IPv6 (IPv4-mapped for IPv4)
+    uint8_t payload[8];     // the first bytes of the datagram the entry is about (for an
+                            // ICMP socket: the ICMP header of our echo request)
+    uint32_t payload_length;
 };
 
 /// accept4(SOCK_NONBLOCK | SOCK_CLOEXEC) (a GNU call Swift cannot import): the peer's
@@ -178,6 +181,11 @@ int mt_accept(int fd, void *peer, uint32_t *length);
 /// 0 when the queue is empty, -errno on failure.
 int mt_errqueue_next(int fd, struct mt_errq_entry *entry);
 
+
+/// Receives one ICMP or ICMPv6 message without waiting (recvmsg): its bytes in `buffer`,
+/// the sender in `from` (16 bytes, IPv4-mapped for IPv4), the TTL or hop limit from the
+/// control messages in `*ttl` (-1 when absent). Returns the length, or -errno.
+int mt_icmp_receive(int fd, void *buffer, size_t length, uint8_t from[16], int *ttl);
 
 /// Disconnects a TCP socket with a reset, keeping the descriptor (connect AF_UNSPEC).
 int mt_disconnect(int fd);

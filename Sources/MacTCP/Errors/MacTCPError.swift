@@ -37,6 +37,9 @@ public struct MacTCPError: Error, Sendable, Equatable, CustomStringConvertible {
     public let errno: Int32?
     /// A sentence explaining this occurrence, where there is more to say than the code.
     public let detail: String?
+    /// The ICMP (or ICMPv6) type and code of the message behind the failure, where one came
+    /// (an ICMP echo answered by an error); nil otherwise.
+    public internal(set) var icmp: ICMPTypeAndCode?
 
     /// Creates an error with a MacTCP result code.
     ///
@@ -87,7 +90,9 @@ public struct MacTCPError: Error, Sendable, Equatable, CustomStringConvertible {
 
     /// Returns this error with the operation, errno and detail of one occurrence.
     func with(operation: String, errno: Int32? = nil, detail: String? = nil) -> MacTCPError {
-        MacTCPError(code: code, operation: operation, errno: errno ?? self.errno, detail: detail ?? self.detail)
+        var error = MacTCPError(code: code, operation: operation, errno: errno ?? self.errno, detail: detail ?? self.detail)
+        error.icmp = icmp
+        return error
     }
 }
 
@@ -195,4 +200,30 @@ extension MacTCPError {
         -23048: ("outOfMemory", "not enough memory"),
         -28: ("notOpenErr", "the resolver is not open"),
     ]
+}
+
+/// An ICMP message's type and code as they were on the wire, and whether it was ICMPv6
+/// (RFC 4443's numbering) or ICMP (RFC 792's).
+public struct ICMPTypeAndCode: Sendable, Equatable, CustomStringConvertible {
+    /// The type on the wire.
+    public var type: UInt8
+    /// The code on the wire.
+    public var code: UInt8
+    /// Whether the message was ICMPv6.
+    public var isICMPv6: Bool
+
+    /// Creates a type and code.
+    public init(type: UInt8, code: UInt8, isICMPv6: Bool) {
+        self.type = type
+        self.code = code
+        self.isICMPv6 = isICMPv6
+    }
+
+    /// The message's name with its numbers, for example `time to live exceeded in transit
+    /// (type 11, code 0)`.
+    public var description: String {
+        isICMPv6
+            ? "\(ICMPReport.nameV6(type: type, code: code)) (ICMPv6 type \(type), code \(code))"
+            : "\(ICMPReport.name(type: type, code: code)) (type \(type), code \(code))"
+    }
 }

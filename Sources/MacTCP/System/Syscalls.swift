@@ -171,6 +171,26 @@ enum Sys {
         return intOption(fd, Int32(IPPROTO_IP), Int32(IP_MTU))
     }
 
+    /// A non-blocking, close-on-exec ICMP (or ICMPv6) socket: an ICMP datagram socket, or a
+    /// raw one with `raw`; -errno when it cannot be made.
+    static func icmpSocket(ipv6: Bool, raw: Bool) -> Int32 {
+        let type = (raw ? SOCK_RAW : SOCK_DGRAM).rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue
+        return Int32(retrying { Int(Glibc.socket(ipv6 ? AF_INET6 : AF_INET, Int32(type), Int32(ipv6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP))) })
+    }
+
+    /// Lets a raw ICMP socket receive echo replies only (`ICMP_FILTER`, `ICMP6_FILTER`: a
+    /// set bit blocks a type); errors still reach its error queue.
+    static func passOnlyEchoReplies(_ fd: Int32, ipv6: Bool) {
+        if ipv6 {
+            var filter = [UInt32](repeating: 0xFFFF_FFFF, count: 8)
+            filter[129 >> 5] &= ~(UInt32(1) << (129 & 31))
+            _ = filter.withUnsafeBytes { setsockopt(fd, Int32(IPPROTO_ICMPV6), 1, $0.baseAddress, socklen_t($0.count)) }
+        } else {
+            var filter = ~UInt32(1)  // everything but type 0, the echo reply
+            _ = setsockopt(fd, 255, 1, &filter, socklen_t(MemoryLayout<UInt32>.size))  // SOL_RAW, ICMP_FILTER
+        }
+    }
+
     /// Whether `fd` is an IPv6 socket (`SO_DOMAIN`).
     static func isIPv6Socket(_ fd: Int32) -> Bool {
         intOption(fd, Int32(SOL_SOCKET), Int32(SO_DOMAIN)) == Int(AF_INET6)

@@ -25,6 +25,8 @@ enum ExitStatus {
     static let broken: Int32 = 74
     /// Nothing came within the timeout.
     static let timeout: Int32 = 75
+    /// ICMP sockets are not allowed to this process (`ping`; sysexits' EX_NOPERM).
+    static let noPermission: Int32 = 77
     /// No name server is configured (`noNameServer`; sysexits' EX_CONFIG).
     static let noNameServer: Int32 = 78
 
@@ -34,8 +36,8 @@ enum ExitStatus {
     static let help = """
         Exit status: 0 success; 64 bad arguments; 68 no such host name (dnr); 69 could not \
         connect (refused, unreachable, no answer; dnr: the servers failed); 73 local port in use; \
-        74 connection broken or data not acknowledged; 75 timed out (dnr: no server answered); \
-        78 no name server (dnr).
+        74 connection broken or data not acknowledged; 75 timed out (dnr: no server answered; \
+        ping: no reply); 77 ICMP sockets not allowed (ping); 78 no name server (dnr).
         """
 }
 
@@ -48,6 +50,15 @@ func failure(for error: any Error, doing what: String) -> ExitCode {
     let hint: String
     let status: Int32
     switch error {
+    case .ipNoCnfgErr where error.operation == "echoICMP":
+        hint = "set net.ipv4.ping_group_range to include your group, or run as root"
+        status = ExitStatus.noPermission
+    case .icmpEchoTimeoutErr:
+        hint = "the host did not answer in time"
+        status = ExitStatus.timeout
+    case .ipRouteErr, .ipDestDeadErr, .ipDontFragErr:
+        hint = "the destination cannot be reached"
+        status = ExitStatus.unavailable
     case .openFailed:
         hint = "is anything listening there, and is it reachable?"
         status = ExitStatus.unavailable

@@ -47,6 +47,10 @@ enum Interruption {
                 return count
             }
             let name = String(cString: strsignal(Int32(number))).lowercased()
+            if let ending = ending.withLock({ $0 }) {
+                // The command has its own last words (ping's statistics) and status.
+                exit(ending())
+            }
             if aborted > 0 {
                 complain("mactcp: \(name): connection aborted (the peer gets a reset)")
                 exit(ExitStatus.broken)
@@ -67,6 +71,15 @@ enum Interruption {
     }
 
     /// Aborts `stream` when a signal interrupts the tool.
+    /// What the command does when a signal ends it instead of aborting streams: `body`
+    /// prints its last words and gives the exit status.
+    static func whenInterrupted(_ body: @escaping @Sendable () -> Int32) {
+        install()
+        ending.withLock { $0 = body }
+    }
+
+    private static let ending = Mutex<(@Sendable () -> Int32)?>(nil)
+
     static func guarding(_ stream: TCPStream) {
         install()
         streams.withLock { $0.append(stream) }

@@ -35,10 +35,25 @@ struct Tool {
     }
 
     /// A free TCP port (bound and released).
+    /// A TCP port no socket of either family uses now, below the kernel's ephemeral range
+    /// (32768 and up), so that no connection made meanwhile takes it as its local port
+    /// before the tool binds it.
     static func freePort() throws -> UInt16 {
-        let probe = try Peer.listener()
-        defer { probe.close() }
-        return probe.localPort
+        for _ in 0..<200 {
+            let port = UInt16.random(in: 20_000..<32_000)
+            let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+            defer { close(fd) }
+            var off: Int32 = 0
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, 4)
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
+            if bound == 0 { return port }
+        }
+        throw PeerError(description: "no free port below 32000")
     }
 }
 

@@ -130,8 +130,7 @@ struct DNSExchangeTests {
     @Test("a hostile server's wrong answers (another ID, another question, another port) are ignored; the right one is taken")
     func spoofedAnswers() throws {
         let fake = try ChildProcess("python3", ["-c", Self.spoofingServer])
-        try waitUntil(timeout: 10, "the fake server") { fake.output.contains("PORT") }
-        let port = try #require(UInt16(fake.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let port = try fake.announcedPort()
         defer { fake.send(SIGTERM) }
         let query = DNSMessage.query(id: 0, name: DNSName("victim.test")!, type: .a, udpSize: 1232)
         let answer = try DNSExchange.ask(query, server: Endpoint(host: IPv4.loopback, port: port), deadline: Deadline(milliseconds: 5000))

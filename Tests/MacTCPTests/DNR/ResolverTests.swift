@@ -70,8 +70,7 @@ struct ResolverTests {
     func failingServer() throws {
         let failing = try ChildProcess("python3", ["-c", Self.servfailServer])
         defer { failing.send(SIGTERM) }
-        try waitUntil(timeout: 10, "the failing server") { failing.output.contains("PORT") }
-        let port = try #require(UInt16(failing.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let port = try failing.announcedPort()
         let server = try TestDNSServer(DNSExchangeTests.records())
         let resolver = Resolver(configuration: configuration(["127.0.0.1:\(port)", "127.0.0.1:\(server.port)"]))
         #expect(address(try resolver.resolve("one.test", type: .a, operation: "strToAddr")) == [.a(0x0A00_0001)])
@@ -109,8 +108,7 @@ struct ResolverTests {
     func formerrWithoutEDNS() throws {
         let old = try ChildProcess("python3", ["-c", Self.noEDNSServer])
         defer { old.send(SIGTERM) }
-        try waitUntil(timeout: 10, "the server") { old.output.contains("PORT") }
-        let port = try #require(UInt16(old.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let port = try old.announcedPort()
         let resolver = Resolver(configuration: configuration(["127.0.0.1:\(port)"]))
         #expect(address(try resolver.resolve("old.test", type: .a, operation: "strToAddr")) == [.a(0x0A05_0505)])
     }
@@ -123,8 +121,7 @@ struct ResolverTests {
         #expect(address(try Resolver(configuration: randomized).resolve("one.test", type: .a, operation: "strToAddr")) == [.a(0x0A00_0001)])
         let lower = try ChildProcess("python3", ["-c", Self.lowercasingServer])
         defer { lower.send(SIGTERM) }
-        try waitUntil(timeout: 10, "the server") { lower.output.contains("PORT") }
-        let port = try #require(UInt16(lower.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let port = try lower.announcedPort()
         var strict = configuration(["127.0.0.1:\(port)"], timeout: .milliseconds(500))
         strict.randomizeCase = true
         // A 14-letter name is all lower case by chance once in 16,384 tries.
@@ -157,8 +154,7 @@ struct ResolverTests {
     func malformedAnswers() throws {
         let broken = try ChildProcess("python3", ["-c", Self.lyingServer])
         defer { broken.send(SIGTERM) }
-        try waitUntil(timeout: 10, "the server") { broken.output.contains("PORT") }
-        let port = try #require(UInt16(broken.output.split(separator: " ").last?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""))
+        let port = try broken.announcedPort()
         let resolver = Resolver(configuration: configuration(["127.0.0.1:\(port)"]))
         guard case .failure(let error) = try resolver.resolve("one.test", type: .a, operation: "strToAddr") else {
             Issue.record("a broken server answered")

@@ -189,3 +189,18 @@ func shell(_ script: String, timeout: Double = 30) throws -> String {
     }
     return child.output
 }
+
+extension ChildProcess {
+    /// Waits for the child's `PORT n` line on standard output (a whole line: output comes in
+    /// pieces) and returns n.
+    func announcedPort(timeout: Double = 10) throws -> UInt16 {
+        var port: UInt16?
+        try waitUntil(timeout: timeout, "the child's PORT line") {
+            let lines = output.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            port = lines.first { $0.hasPrefix("PORT ") }.flatMap { UInt16($0.dropFirst(5).trimmingCharacters(in: .whitespaces)) }
+            return port != nil
+        }
+        guard let port else { throw PeerError(description: "no PORT line") }
+        return port
+    }
+}
