@@ -42,7 +42,7 @@ extension MacTCPDriver {
     }
 
     /// Sends one ICMP echo request and suspends until its reply comes; the async form of
-    /// ``echoICMP(to:data:timeout:timeToLive:)-9c6x4``.
+    /// ``echoICMP(to:data:timeout:timeToLive:)-20kyk``.
     ///
     /// Cancelling the task ends the echo: its socket is closed and the call throws
     /// `CancellationError`.

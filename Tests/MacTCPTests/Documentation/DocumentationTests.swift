@@ -109,6 +109,7 @@ struct DocumentationTests {
         Examples.ipAddressDocExample()
         step("listeningPortDocExample", Examples.listeningPortDocExample)
         step("hostNamesExample", Examples.hostNamesExample)
+        step("echoExample", Examples.echoExample)
         #expect(try await Examples.addresses(of: "localhost") == [IPv4.loopback])
         try await runEventSequenceExample()
 

@@ -303,6 +303,13 @@ enum Examples {
         server.release()
     }
 
+    // MARK: - ICMP echo (ICMPEcho.md)
+
+    static func echoExample() throws {
+        let reply = try MacTCPDriver.echoICMP(to: .v6(.loopback), data: Array("are you there?".utf8), timeout: .seconds(2))
+        print(reply.echoedData == Array("are you there?".utf8), reply.timeToLive)  // → true 64
+    }
+
     static func listeningPortDocExample() throws {
         let listening = try TCPListeningPort(port: 0, backlog: 128)
         let stream = try TCPStream()
