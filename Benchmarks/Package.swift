@@ -15,7 +15,11 @@ let package = Package(
         .executableTarget(
             name: "netbench",
             dependencies: [.product(name: "MacTCP", package: "MacTCP")]
-        )
+        ),
+        .executableTarget(
+            name: "dnrbench",
+            dependencies: [.product(name: "MacTCP", package: "MacTCP")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -54,6 +54,41 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension IPAddress {
+    /// An address with an optional port, as `10.0.0.1`, `10.0.0.1:53`, `[2001:db8::1]:53` or a
+    /// bare IPv6 address (`::1`, `fe80::1%eth0`; with a port it needs the brackets).
+    ///
+    /// - Parameter text: The address and port as text.
+    /// - Returns: The address and the port (nil when none was given), or nil when `text` is
+    ///   malformed.
+    public static func parse(hostAndPort text: String) -> (address: IPAddress, port: UInt16?)? {
+        var host = Substring(text)
+        var port: UInt16?
+        let bracketed = host.hasPrefix("[")
+        if bracketed {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let value = UInt16(rest.dropFirst()) else { return nil }
+                port = value
+            }
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            guard let value = UInt16(host[host.index(after: colon)...]) else { return nil }
+            port = value
+            host = host[..<colon]
+        }
+        if let v4 = DNRNames.dottedQuad(String(host)), !bracketed {
+            return (.v4(v4), port)
+        } else if !host.contains("."), let v6 = IPv6Address(String(host)) {
+            return (.v6(v6), port)
+        } else if let v6 = IPv6Address(String(host)), let mapped = v6.mappedIPv4, bracketed {
+            return (.v4(mapped), port)
+        }
+        return nil
+    }
+}
+
 /// An IPv6 address: its 16 bytes in network order and, for a link-local address, the
 /// interface it is on (the scope id).
 public struct IPv6Address: Sendable, Hashable, CustomStringConvertible {

@@ -114,23 +114,9 @@ struct Peer: ExpressibleByArgument, Sendable {
     let port: UInt16
 
     init?(argument: String) {
-        var host = Substring(argument)
-        var port: UInt16 = 0
-        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
-            let rest = host[host.index(after: close)...]
-            host = host[host.index(after: host.startIndex)..<close]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":"), let value = UInt16(rest.dropFirst()) else { return nil }
-                port = value
-            }
-        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
-            guard let value = UInt16(host[host.index(after: colon)...]) else { return nil }
-            port = value
-            host = host[..<colon]
-        }
-        let text = String(host)
-        guard let address = text == "localhost" ? .v4(IPv4.loopback) : IPAddress(text) else { return nil }
-        self.address = address
-        self.port = port
+        // localhost is 127.0.0.1 here, as it was for IPv4-only filters.
+        let text = argument.hasPrefix("localhost") ? "127.0.0.1" + argument.dropFirst(9) : argument
+        guard let (address, port) = IPAddress.parse(hostAndPort: text) else { return nil }
+        (self.address, self.port) = (address, port ?? 0)
     }
 }
