@@ -102,7 +102,7 @@ struct DNSMessageTests {
         }
     }
 
-    @Test("100,000 random corruptions of a real answer: each one decoded or refused, none traps")
+    @Test("a million random corruptions of a real answer: each one decoded or refused, none traps")
     func fuzz() throws {
         var generator = SeededGenerator(seed: 0xD0D0)
         let owner = try #require(DNSName("a.example.org"))
@@ -115,7 +115,7 @@ struct DNSMessageTests {
         ]
         let base = message.encoded()
         var refused = 0
-        for _ in 0..<100_000 {
+        for _ in 0..<1_000_000 {
             var bytes = base
             for _ in 0..<Int.random(in: 1...4, using: &generator) {
                 bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
@@ -123,6 +123,6 @@ struct DNSMessageTests {
             if Bool.random(using: &generator) { bytes.removeLast(Int.random(in: 0..<bytes.count, using: &generator)) }
             do { _ = try DNSMessage(decoding: bytes) } catch { refused += 1 }
         }
-        #expect(refused > 0 && refused < 100_000)
+        #expect(refused > 0 && refused < 1_000_000)
     }
 }
