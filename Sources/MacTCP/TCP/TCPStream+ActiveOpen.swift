@@ -174,14 +174,21 @@ extension TCPStream {
         let operation = ConnectRace.operation
         var problem: String?
         if remotePort == 0 { problem = "the remote port must not be 0" }
+        var usable: [IPAddress] = []
         for address in addresses where problem == nil {
             switch address {
             case .v4(0): problem = "the remote host must not be 0"
             case .v6(let v6) where v6 == .unspecified: problem = "the remote host must not be ::"
             case .v6(let v6) where v6.isLinkLocal && v6.scopeID == 0:
                 problem = "\(address) is link-local: name its interface, as in \(address)%eth0"
-            default: break
+            default: usable.append(address)
             }
+            // A name's addresses that cannot be tried are left out; a literal is refused.
+            if name != nil { problem = nil }
+        }
+        if problem == nil, usable.isEmpty, let name {
+            throw MacTCPError.openFailed.with(
+                operation: operation, errno: EADDRNOTAVAIL, detail: "\(name) has no address that can be tried (\(addresses))")
         }
         if let problem {
             try core.withLock { state throws(MacTCPError) in try checkNotReleased(state, operation) }
@@ -194,7 +201,7 @@ extension TCPStream {
             state.phase = .connecting(sockets)
         }
         return ConnectRace(
-            remotes: addresses.map { Endpoint($0, port: remotePort) }, localPort: localPort, options: options,
+            remotes: usable.map { Endpoint($0, port: remotePort) }, localPort: localPort, options: options,
             deadline: deadline, watched: watched, sockets: sockets, name: name)
     }
 

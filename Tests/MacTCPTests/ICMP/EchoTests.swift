@@ -171,6 +171,46 @@ extension EchoRouterTests {
     }
 }
 
+extension EchoRouterTests {
+    /// In the router's namespace, with the kernel's own echo replies off: answers each echo
+    /// request first with the same identifier and sequence but other data, then rightly.
+    static let forger = """
+        import socket, struct, sys
+        def checksum(data):
+            if len(data) % 2: data += b'\\0'
+            total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
+            while total >> 16: total = (total & 0xFFFF) + (total >> 16)
+            return ~total & 0xFFFF
+        def reply(ident, seq, payload):
+            header = struct.pack('!BBHHH', 0, 0, 0, ident, seq)
+            return struct.pack('!BBHHH', 0, 0, checksum(header + payload), ident, seq) + payload
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        print('READY', flush=True)
+        while True:
+            packet, (source, _) = raw.recvfrom(70000)
+            icmp = packet[(packet[0] & 15) * 4:]
+            kind, _, _, ident, seq = struct.unpack('!BBHHH', icmp[:8])
+            if kind != 8: continue
+            payload = icmp[8:]
+            raw.sendto(reply(ident, seq, payload[::-1] + b'x'), (source, 0))
+            raw.sendto(reply(ident, seq, bytes(b ^ 0xFF for b in payload)), (source, 0))
+            raw.sendto(reply(ident, seq, payload), (source, 0))
+        """
+
+    @Test("replies with this echo's identifier and sequence but other data are not taken; the right one is")
+    func forgedData() throws {
+        let lab = try NetworkLab()
+        defer { lab.tearDown() }
+        try lab.inRouter("sysctl -qw net.ipv4.icmp_echo_ignore_all=1")
+        let forger = try ChildProcess("ip", ["netns", "exec", lab.router, "python3", "-c", Self.forger])
+        defer { forger.send(SIGTERM) }
+        try waitUntil(timeout: 10, "the forger") { forger.output.contains("READY\n") }
+        let data = Array("the real data".utf8)
+        let reply = try MacDriverEcho.blocking(.v4(0x0AD5_01FE), data: data, timeout: .seconds(3))
+        #expect(reply.echoedData == data)
+    }
+}
+
 /// The unprivileged path: `mactcp ping` as `nobody` in a network namespace of the test's own,
 /// with `net.ipv4.ping_group_range` set there (never on the machine).
 @Suite(

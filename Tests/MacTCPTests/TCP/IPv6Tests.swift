@@ -251,6 +251,17 @@ struct HappyEyeballsTests {
         }
     }
 
+    @Test("a name's link-local address without a scope is left out, not a reason to refuse the open")
+    func unusableAddressSkipped() throws {
+        let server = try TestDNSServer(["--host-record=ll.test,127.0.0.1,fe80::1"])
+        let listener = try Peer.listener()
+        let stream = try TCPStream()
+        defer { stream.release() }
+        try stream.activeOpen(host: "ll.test", remotePort: listener.localPort, timeout: .seconds(5), resolver: Self.resolver(server))
+        _ = try listener.accept()
+        #expect(stream.remoteAddress == .v4(IPv4.loopback))
+    }
+
     @Test("every address failing: openFailed names each address and why; the router's ICMP host unreachable is reported")
     func everyAddressFails() throws {
         let lab = try NetworkLab()
