@@ -55,6 +55,24 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension IPAddress {
+    /// An address the kernel gave as 16 IPv6 bytes (error-queue entries, ICMP senders): an
+    /// IPv4-mapped one as its IPv4 address, all zeros (unknown) as `.v4(0)`.
+    init(kernelBytes bytes: [UInt8]) {
+        guard bytes.contains(where: { $0 != 0 }) else {
+            self = .v4(0)
+            return
+        }
+        let v6 = IPv6Address(unchecked: bytes)
+        self = v6.mappedIPv4.map(IPAddress.v4) ?? .v6(v6)
+    }
+
+    /// ``init(kernelBytes:)`` from a C array of 16 bytes.
+    init(
+        kernelBytes tuple: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
+    ) {
+        self.init(kernelBytes: withUnsafeBytes(of: tuple) { Array($0) })
+    }
+
     /// An address with an optional port, as `10.0.0.1`, `10.0.0.1:53`, `[2001:db8::1]:53` or a
     /// bare IPv6 address (`::1`, `fe80::1%eth0`; with a port it needs the brackets).
     ///

@@ -160,41 +160,33 @@ final class AddressGathering: Sendable {
 
     /// Suspends until the answer is fixed (or the task is cancelled: then what has come).
     func wait() async -> Results {
-        let token = state.withLock { state -> UInt64 in
-            state.nextTask &+= 1
-            return state.nextTask
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { state -> Bool in
-                    if state.final != nil || Task.isCancelled { return true }
-                    state.tasks[token] = continuation
-                    return false
-                }
-                if now { continuation.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.tasks.removeValue(forKey: token) }?.resume()
-        }
+        await suspend(until: .never)
         return state.withLock { $0.final ?? $0.results }
     }
 
-    /// Suspends until the answer is fixed, or nil when `deadline` passes first (a timer of
-    /// the same queue fixes nothing: it only wakes this waiter).
+    /// Suspends until the answer is fixed, or nil when `deadline` passes first.
     func wait(until deadline: Deadline) async -> Results? {
-        guard let left = deadline.remaining else { return await wait() }
+        await suspend(until: deadline)
+        return state.withLock { $0.final }
+    }
+
+    /// Suspends until the answer is fixed, `deadline` passes (a timer of the same queue,
+    /// which fixes nothing: it only wakes this waiter) or the task is cancelled.
+    private func suspend(until deadline: Deadline) async {
         let token = state.withLock { state -> UInt64 in
             state.nextTask &+= 1
             return state.nextTask
         }
-        Self.timer.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: left.wholeNanoseconds))) { [self] in
-            state.withLock { state -> CheckedContinuation<Void, Never>? in
-                guard let waiting = state.tasks.removeValue(forKey: token) else {
-                    state.expired.insert(token)
-                    return nil
-                }
-                return waiting
-            }?.resume()
+        if let left = deadline.remaining {
+            Self.timer.asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: left.wholeNanoseconds))) { [self] in
+                state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard let waiting = state.tasks.removeValue(forKey: token) else {
+                        state.expired.insert(token)
+                        return nil
+                    }
+                    return waiting
+                }?.resume()
+            }
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -208,10 +200,7 @@ final class AddressGathering: Sendable {
         } onCancel: {
             state.withLock { $0.tasks.removeValue(forKey: token) }?.resume()
         }
-        return state.withLock { state in
-            state.expired.remove(token)
-            return state.final
-        }
+        state.withLock { _ = $0.expired.remove(token) }
     }
 
     private static func addresses(of query: DNRQuery) -> Result<[IPAddress], MacTCPError> {

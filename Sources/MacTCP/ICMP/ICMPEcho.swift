@@ -206,7 +206,7 @@ final class ICMPEcho: ReactorHandler, Sendable {
         guard bytes.count == 8 + payload.count, bytes[0] == (ipv6 ? 129 : 0), bytes[1] == 0,
             UInt16(bytes[4]) << 8 | UInt16(bytes[5]) == identifier,
             UInt16(bytes[6]) << 8 | UInt16(bytes[7]) == sequence,
-            Self.address(from) == Self.comparable(destination),
+            IPAddress(kernelBytes: from) == Self.comparable(destination),
             bytes[8...].elementsEqual(payload)
         else { return nil }
         return ICMPEchoReply(
@@ -221,7 +221,7 @@ final class ICMPEcho: ReactorHandler, Sendable {
             UInt16(request[4]) << 8 | UInt16(request[5]) == identifier,
             UInt16(request[6]) << 8 | UInt16(request[7]) == sequence
         else { return nil }
-        let offender = Self.address(withUnsafeBytes(of: entry.offender6) { Array($0) })
+        let offender = IPAddress(kernelBytes: entry.offender6)
         guard Int(entry.kind) == Int(MT_ERRQ_ICMP) else {
             // A local error about the request (a datagram too large for the link, say).
             return Self.sendFailure(entry.err, to: destination)
@@ -339,13 +339,6 @@ final class ICMPEcho: ReactorHandler, Sendable {
             bytes[3] = UInt8(value & 0xFF)
         }
         return bytes
-    }
-
-    /// 16 address bytes (IPv4-mapped for IPv4) as an address; zeros are `.v4(0)`.
-    private static func address(_ bytes: [UInt8]) -> IPAddress {
-        guard bytes.contains(where: { $0 != 0 }) else { return .v4(0) }
-        let v6 = IPv6Address(unchecked: bytes)
-        return v6.mappedIPv4.map(IPAddress.v4) ?? .v6(v6)
     }
 
     /// The destination as a reply's source compares to it (without its scope).

@@ -271,6 +271,11 @@ enum Sys {
     /// poll() on several descriptors (-1: none, skipped) for `events`: each one's events, all
     /// 0 when the time passed or a signal came (the caller looks again).
     static func poll(_ fds: [Int32], events: Int16, timeoutMilliseconds: Int32) -> [Int16] {
+        if fds.count == 1 {
+            // One descriptor (an open to one address): the shim's poll, no array of pollfd.
+            let result = poll(fds[0], events: events, timeoutMilliseconds: timeoutMilliseconds)
+            return [Int16(truncatingIfNeeded: max(0, result))]
+        }
         var entries = fds.map { pollfd(fd: $0, events: events, revents: 0) }
         let result = Glibc.poll(&entries, nfds_t(entries.count), timeoutMilliseconds)
         return result <= 0 ? [Int16](repeating: 0, count: fds.count) : entries.map(\.revents)

@@ -419,18 +419,6 @@ public final class UDPStream: Sendable {
 
     // MARK: - Errors and events
 
-    /// An address from an error-queue entry: the IPv4 one when there is one, else the 16
-    /// bytes (all zero: unknown, `.v4(0)`).
-    private static func address(
-        _ v4: UInt32,
-        _ bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8)
-    ) -> IPAddress {
-        if v4 != 0 { return .v4(UInt32(bigEndian: v4)) }
-        let array = withUnsafeBytes(of: bytes) { Array($0) }
-        guard array.contains(where: { $0 != 0 }) else { return .v4(0) }
-        return IPAddress.v6(IPv6Address(unchecked: array))
-    }
-
     /// Drains the error queue: each ICMP message becomes the last report and an
     /// `.icmpReceived` event. Draining also clears the socket's pending error. Returns
     /// whether anything was found.
@@ -454,8 +442,8 @@ public final class UDPStream: Sendable {
                 errno: entry.err
             )
             report.isICMPv6 = icmpv6
-            report.reportingAddress = Self.address(entry.offender, entry.offender6)
-            report.remoteAddress = Self.address(entry.dest_addr, entry.dest6)
+            report.reportingAddress = IPAddress(kernelBytes: entry.offender6)
+            report.remoteAddress = IPAddress(kernelBytes: entry.dest6)
             state.withLock { state in
                 state.lastICMPReport = report
                 delivery.post(.icmpReceived, report.reportType?.rawValue ?? -1)

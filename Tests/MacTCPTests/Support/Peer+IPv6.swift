@@ -25,14 +25,7 @@ extension Peer {
         if let localAddress {
             try check(try withAddress6(localAddress, 0) { Glibc.bind(fd, $0, $1) }, "bind \(localAddress)")
         }
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        let result = try withAddress6(address, port) { Glibc.connect(fd, $0, $1) }
-        if result < 0 && errno != EINPROGRESS { throw PeerError(description: "connect: \(String(cString: strerror(errno)))") }
-        guard try peer.poll(Int16(POLLOUT), timeout: timeout) else { throw PeerError(description: "connect timed out") }
-        let error = peer.socketError()
-        _ = fcntl(fd, F_SETFL, flags)
-        if error != 0 { throw ConnectFailure(errno: error) }
+        try peer.connect(timeout: timeout) { try withAddress6(address, port) { Glibc.connect(fd, $0, $1) } }
         return peer
     }
 

@@ -58,15 +58,20 @@ final class Peer: @unchecked Sendable {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, 4)
             try check(withAddress(localHost, localPort) { Glibc.bind(fd, $0, $1) }, "bind")
         }
+        try peer.connect(timeout: timeout) { withAddress(IPv4.loopback, port) { Glibc.connect(fd, $0, $1) } }
+        return peer
+    }
+
+    /// Makes `start` (a `connect` call) non-blocking and waits for it within `timeout`.
+    func connect(timeout: Double, _ start: () throws -> Int32) throws {
         let flags = fcntl(fd, F_GETFL)
         _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        let result = withAddress(IPv4.loopback, port) { Glibc.connect(fd, $0, $1) }
+        let result = try start()
         if result < 0 && errno != EINPROGRESS { throw PeerError(description: "connect: \(String(cString: strerror(errno)))") }
-        guard try peer.poll(Int16(POLLOUT), timeout: timeout) else { throw PeerError(description: "connect timed out") }
-        let error = peer.socketError()
+        guard try poll(Int16(POLLOUT), timeout: timeout) else { throw PeerError(description: "connect timed out") }
+        let error = socketError()
         _ = fcntl(fd, F_SETFL, flags)
         if error != 0 { throw ConnectFailure(errno: error) }
-        return peer
     }
 
     struct ConnectFailure: Error, CustomStringConvertible {
