@@ -17,11 +17,16 @@
 /// without waiting.
 struct DNRCache {
     struct Key: Hashable {
-        let name: [[UInt8]]
+        /// The name in lower case (``DNSName/canonical``).
+        let name: DNSName
         let type: UInt16
 
         init(_ name: DNSName, _ type: DNSRecordType) {
-            self.name = name.canonical
+            self.init(canonical: name.canonical, type)
+        }
+
+        init(canonical: DNSName, _ type: DNSRecordType) {
+            self.name = canonical
             self.type = type.rawValue
         }
     }
@@ -50,14 +55,14 @@ struct DNRCache {
     /// The answer cached for `key`, and the seconds it has left (nil for a Hosts-file entry);
     /// nil when there is none or it has expired (it is dropped then).
     mutating func lookup(_ key: Key, now: UInt64) -> (answer: Answer, secondsLeft: UInt64?)? {
-        guard var entry = entries[key] else { return nil }
+        guard let index = entries.index(forKey: key) else { return nil }
+        let entry = entries.values[index]
         if let expires = entry.expires, expires <= now {
-            entries[key] = nil
+            entries.remove(at: index)
             return nil
         }
         uses &+= 1
-        entry.lastUse = uses
-        entries[key] = entry
+        entries.values[index].lastUse = uses
         return (entry.answer, entry.expires.map { ($0 - now) / 1_000_000_000 })
     }
 

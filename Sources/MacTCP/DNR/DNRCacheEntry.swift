@@ -48,7 +48,7 @@ extension DNRCache {
             case .negative(let code):
                 listed.append(
                     DNRCacheEntry(
-                        name: DNSName(labels: key.name).description, type: DNSRecordType(rawValue: key.type),
+                        name: key.name.description, type: DNSRecordType(rawValue: key.type),
                         ttlLeft: .seconds(secondsLeft ?? 0), data: "", isNegative: true, rtnCode: code, fromHostsFile: fromFile))
             }
         }

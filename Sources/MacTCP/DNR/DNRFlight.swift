@@ -16,27 +16,35 @@ final class DNRFlight: Sendable {
         var nextTask: UInt64 = 0
     }
 
-    private let state: Lock<State>
+    /// The outcome of a flight settled when it was made (a cache hit: no lock to take).
+    private let settled: Outcome?
+    /// The state of a flight still to be answered (nil when settled at once).
+    private let state: Lock<State>?
 
     /// A flight settled at once (`outcome`), or one still to be answered (nil).
     init(_ outcome: Outcome? = nil) {
-        state = Lock(State(outcome: outcome))
+        settled = outcome
+        state = outcome == nil ? Lock(State()) : nil
     }
 
     /// The outcome, if settled.
-    var outcome: Outcome? { state.withLock { $0.outcome } }
+    var outcome: Outcome? {
+        guard let state else { return settled }
+        return state.withLock { $0.outcome }
+    }
 
     /// Settles the flight, if nothing settled it before: wakes every waiter and runs the
     /// completion handlers, on the calling thread. Returns whether this call settled it.
     @discardableResult
     func complete(_ outcome: Outcome) -> Bool {
+        guard let state else { return false }
         let waiting = state.withLock { state -> (handlers: [@Sendable () -> Void], tasks: [CheckedContinuation<Outcome?, Never>])? in
             guard state.outcome == nil else { return nil }
             state.outcome = outcome
             let waiting = (state.handlers, Array(state.tasks.values))
             state.handlers = []
             state.tasks = [:]
-            self.state.broadcastWhileLocked()
+            self.state?.broadcastWhileLocked()
             return waiting
         }
         guard let waiting else { return false }
@@ -47,13 +55,15 @@ final class DNRFlight: Sendable {
 
     /// Blocks the calling thread until the flight is settled.
     func wait() -> Outcome {
+        guard let state else { return settled ?? .failure(.dnrErr) }
         // Never nil: the deadline never passes.
-        state.wait(until: .never) { $0.outcome } ?? .failure(.dnrErr)
+        return state.wait(until: .never) { $0.outcome } ?? .failure(.dnrErr)
     }
 
     /// Suspends until the flight is settled; throws `CancellationError` when the task is
     /// cancelled (the flight and its other waiters go on).
     func wait() async throws -> Outcome {
+        guard let state else { return settled ?? .failure(.dnrErr) }
         let token = state.withLock { state -> UInt64 in
             state.nextTask &+= 1
             return state.nextTask
@@ -79,11 +89,12 @@ final class DNRFlight: Sendable {
     /// Runs `handler` once the flight is settled: before returning, on the calling thread,
     /// when it is settled already; otherwise on the thread that settles it.
     func whenSettled(_ handler: @escaping @Sendable () -> Void) {
-        let settled = state.withLock { state -> Bool in
-            if state.outcome != nil { return true }
-            state.handlers.append(handler)
-            return false
-        }
-        if settled { handler() }
+        let isSettled =
+            state?.withLock { state -> Bool in
+                if state.outcome != nil { return true }
+                state.handlers.append(handler)
+                return false
+            } ?? true
+        if isSettled { handler() }
     }
 }

@@ -8,29 +8,43 @@ enum DNRNames {
     /// A dotted quad exactly: four decimal parts 0–255 without leading zeros (`127.1`,
     /// `0x7f.0.0.1` and `010.0.0.1` are names, not addresses).
     static func dottedQuad(_ text: String) -> UInt32? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
         var address: UInt32 = 0
-        for part in parts {
-            guard (1...3).contains(part.count), part.allSatisfy({ $0 >= "0" && $0 <= "9" }),
-                part.count == 1 || part.first != "0", let value = UInt32(part), value <= 255
-            else { return nil }
-            address = address << 8 | value
+        var part: UInt32 = 0
+        var digits = 0
+        var dots = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                address = address << 8 | part
+                dots += 1
+                part = 0
+                digits = 0
+                continue
+            }
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 3, digits == 0 || part != 0 else { return nil }
+            part = part * 10 + UInt32(byte - UInt8(ascii: "0"))
+            digits += 1
+            guard part <= 255 else { return nil }
         }
-        return address
+        guard digits > 0, dots == 3 else { return nil }
+        return address << 8 | part
     }
 
     /// The name as the resolver takes it, or `nameSyntaxErr` saying what is wrong: ASCII
     /// letters, digits, hyphens and underscores in labels of 1–63 bytes, at most 253
     /// characters without the trailing dot (no IDNA: other characters are refused).
     static func validated(_ text: String, operation: String) throws(MacTCPError) -> (name: DNSName, absolute: Bool) {
+        if let name = DNSName(hostName: text), !name.isRoot {
+            return (name, text.utf8.last == UInt8(ascii: "."))
+        }
+        // Refused: the checks again, one by one, to say which rule it breaks.
         func refuse(_ why: String) -> MacTCPError {
             MacTCPError.nameSyntaxErr.with(operation: operation, detail: "\"\(text)\" is not a host name: \(why)")
         }
         let absolute = text.hasSuffix(".") && text != "."
         let body = absolute ? String(text.dropLast()) : text
         if body.isEmpty || body == "." { throw refuse("it is empty") }
-        guard body.utf8.allSatisfy({ isNameByte($0) }) else {
+        guard body.utf8.allSatisfy({ $0 == UInt8(ascii: ".") || DNSName.isHostNameByte($0) }) else {
             throw refuse("only ASCII letters, digits, '-', '_' and '.' may appear")
         }
         if body.utf8.count > 253 { throw refuse("it is longer than 253 characters") }
@@ -39,17 +53,6 @@ enum DNRNames {
         if labels.contains(where: { $0.utf8.count > 63 }) { throw refuse("a label is longer than 63 characters") }
         guard let name = DNSName(body) else { throw refuse("it cannot be a DNS name") }
         return (name, absolute)
-    }
-
-    private static func isNameByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return true
-        case UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."):
-            return true
-        default:
-            return false
-        }
     }
 
     /// What a special-use name is answered with, without a packet.
@@ -63,13 +66,10 @@ enum DNRNames {
     }
 
     static func special(_ name: DNSName) -> Special? {
-        guard let last = name.canonical.last else { return nil }
-        switch last {
-        case Array("localhost".utf8): return .loopback
-        case Array("invalid".utf8): return .invalid
-        case Array("onion".utf8): return .onion
-        default: return nil
-        }
+        if name.endsWith(label: "localhost") { return .loopback }
+        if name.endsWith(label: "invalid") { return .invalid }
+        if name.endsWith(label: "onion") { return .onion }
+        return nil
     }
 
     /// The names to ask, in order: an absolute name as it is; a name with fewer than `ndots`
@@ -77,12 +77,9 @@ enum DNRNames {
     /// with the search domains (glibc's and Go's order).
     static func candidates(_ name: DNSName, absolute: Bool, configuration: DNRConfiguration) -> [DNSName] {
         if absolute { return [name] }
-        let searched = configuration.searchDomains.compactMap { domain -> DNSName? in
-            guard let suffix = DNSName(domain), name.labels.count + suffix.labels.count <= 127 else { return nil }
-            let joined = DNSName(labels: name.labels + suffix.labels)
-            return DNSName(joined.description) == nil ? nil : joined
-        }
-        let dots = name.labels.count - 1
+        if configuration.searchDomains.isEmpty { return [name] }
+        let searched = configuration.searchDomains.compactMap { DNSName($0).flatMap(name.appending) }
+        let dots = name.labelCount - 1
         return dots < configuration.ndots ? searched + [name] : [name] + searched
     }
 }

@@ -76,7 +76,7 @@ extension DNSRecord.Data {
     /// quoted with `\"`, `\\` and `\DDD` for bytes outside printable ASCII, unknown data in
     /// RFC 3597's `\# length hex`.
     var masterFileText: String {
-        func absolute(_ name: DNSName) -> String { name.labels.isEmpty ? "." : name.description + "." }
+        func absolute(_ name: DNSName) -> String { name.isRoot ? "." : name.description + "." }
         func quoted(_ bytes: [UInt8]) -> String {
             var text = "\""
             for byte in bytes {

@@ -23,11 +23,12 @@ public final class DNRResult: Sendable {
     private let flight: DNRFlight
     private let kind: Kind
     /// Chooses among MX records of equal preference, once per result (SPEC §6: at random).
-    private let tieBreak = Int.random(in: 0..<Int.max)
+    private let tieBreak: Int
 
     init(_ flight: DNRFlight, kind: Kind) {
         self.flight = flight
         self.kind = kind
+        tieBreak = kind == .mx ? Int.random(in: 0..<Int.max) : 0
     }
 
     /// Whether the answer has come (or the query has failed).
@@ -135,7 +136,7 @@ struct DNRAnswer {
             let equals = exchanges.filter { $0.0 == lowest }
             let chosen = equals[tieBreak % equals.count]
             // A null MX (RFC 7505: preference 0, exchange ".") says the domain takes no mail.
-            if chosen.1.labels.isEmpty {
+            if chosen.1.isRoot {
                 return .failure(
                     MacTCPError.authNameErr.with(
                         operation: "mxInfo", detail: "\(found.canonicalName) accepts no mail (a null MX, RFC 7505)"))

@@ -20,7 +20,7 @@ struct DNSAnswer: Equatable {
     init(_ message: DNSMessage, question name: DNSName, type: DNSRecordType) throws(DNSFormatError) {
         var current = name
         var chain: [DNSRecord] = []
-        var seen: Set<[[UInt8]]> = [name.canonical]
+        var seen: Set<DNSName> = [name.canonical]
         while true {
             let here = message.answers.filter { $0.name.sameName(as: current) && $0.dnsClass == DNSMessage.internetClass }
             let found = here.filter { $0.type == type }

@@ -58,7 +58,7 @@ enum DNSExchange {
         else { return false }
         return zip(answer.questions, query.questions).allSatisfy { asked, question in
             asked.type == question.type && asked.dnsClass == question.dnsClass
-                && (exactCase ? asked.name.labels == question.name.labels : asked.name.sameName(as: question.name))
+                && (exactCase ? asked.name == question.name : asked.name.sameName(as: question.name))
         }
     }
 

@@ -83,52 +83,190 @@ struct DNSFormatError: Error, Equatable, CustomStringConvertible {
     var description: String { reason }
 }
 
-/// A domain name: its labels, as they came (case kept), without the root's empty label.
+/// A domain name in wire form (each label as its length byte and its bytes, case kept,
+/// without the root's zero byte), so that it is compared, hashed, joined and written
+/// without being taken apart.
 struct DNSName: Hashable, Sendable, CustomStringConvertible {
-    let labels: [[UInt8]]
+    /// The labels in wire form, without the terminating zero (empty for the root).
+    let wire: [UInt8]
 
-    static let root = DNSName(labels: [])
+    static let root = DNSName(wire: [])
 
-    init(labels: [[UInt8]]) { self.labels = labels }
+    /// The longest name: 255 bytes on the wire with the root's zero (RFC 1035 §2.3.4).
+    static let longestWire = 254
+
+    init(wire: [UInt8]) { self.wire = wire }
+
+    init(labels: [[UInt8]]) {
+        var wire: [UInt8] = []
+        for label in labels {
+            wire.append(UInt8(truncatingIfNeeded: label.count))
+            wire += label
+        }
+        self.wire = wire
+    }
 
     /// A name from text (`example.org` or `example.org.`); nil when a label is empty or over
     /// 63 bytes, or the name over 253 characters (255 bytes on the wire).
     init?(_ text: String) {
-        var body = Substring(text)
-        if body.hasSuffix(".") { body = body.dropLast() }
-        if body.isEmpty {
-            self = .root
-            return
+        var text = text
+        guard let wire = text.withUTF8({ Self.wire(parsing: $0, hostName: false) }) else { return nil }
+        self.wire = wire
+    }
+
+    /// A host name from text: as `init?(_:)`, and only ASCII letters, digits, `-`, `_`
+    /// and `.` (what the resolver takes, SPEC §6).
+    init?(hostName text: String) {
+        var text = text
+        guard let wire = text.withUTF8({ Self.wire(parsing: $0, hostName: true) }) else { return nil }
+        self.wire = wire
+    }
+
+    /// The wire form of dotted text in one pass, or nil (see `init?(_:)`).
+    private static func wire(parsing text: UnsafeBufferPointer<UInt8>, hostName: Bool) -> [UInt8]? {
+        var end = text.count
+        if end > 0, text[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        if end == 0 { return [] }
+        guard end <= 253 else { return nil }
+        var ok = true
+        let wire = [UInt8](unsafeUninitializedCapacity: end + 1) { buffer, count in
+            var lengthAt = 0
+            var length = 0
+            for index in 0..<end {
+                let byte = text[index]
+                if byte == UInt8(ascii: ".") {
+                    if length == 0 || length > 63 { ok = false }
+                    buffer[lengthAt] = UInt8(truncatingIfNeeded: length)
+                    lengthAt = index + 1
+                    length = 0
+                } else {
+                    if hostName && !isHostNameByte(byte) { ok = false }
+                    buffer[index + 1] = byte
+                    length += 1
+                }
+            }
+            if length == 0 || length > 63 { ok = false }
+            buffer[lengthAt] = UInt8(truncatingIfNeeded: length)
+            count = end + 1
         }
-        let labels = body.split(separator: ".", omittingEmptySubsequences: false).map { Array($0.utf8) }
-        guard body.utf8.count <= 253, labels.allSatisfy({ (1...63).contains($0.count) }) else { return nil }
-        self.labels = labels
+        return ok ? wire : nil
+    }
+
+    /// The labels, each as its bytes (case kept).
+    var labels: [[UInt8]] {
+        var labels: [[UInt8]] = []
+        forEachLabel { labels.append(Array(wire[$0])) }
+        return labels
+    }
+
+    var labelCount: Int {
+        var count = 0
+        forEachLabel { _ in count += 1 }
+        return count
+    }
+
+    var isRoot: Bool { wire.isEmpty }
+
+    private func forEachLabel(_ body: (Range<Int>) -> Void) {
+        var position = 0
+        while position < wire.count {
+            let length = Int(wire[position])
+            body(position + 1..<position + 1 + length)
+            position += 1 + length
+        }
     }
 
     /// Dotted text without the trailing dot (the root is `.`).
     var description: String {
-        labels.isEmpty ? "." : labels.map { String(decoding: $0, as: UTF8.self) }.joined(separator: ".")
+        if wire.isEmpty { return "." }
+        return String(unsafeUninitializedCapacity: wire.count - 1) { text in
+            var position = 0
+            while position < wire.count {
+                let length = Int(wire[position])
+                if position > 0 { text[position - 1] = UInt8(ascii: ".") }
+                for index in position + 1..<position + 1 + length { text[index - 1] = wire[index] }
+                position += 1 + length
+            }
+            return wire.count - 1
+        }
     }
 
-    /// The name compared as DNS compares names: ASCII letters without regard to case.
-    var canonical: [[UInt8]] {
-        labels.map { $0.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 } }
+    /// The name as DNS compares names, ASCII letters without regard to case: the name in
+    /// lower case (the cache's key).
+    var canonical: DNSName {
+        DNSName(
+            wire: [UInt8](unsafeUninitializedCapacity: wire.count) { lowered, count in
+                for index in wire.indices { lowered[index] = Self.lowercased(wire[index]) }
+                count = wire.count
+            })
     }
 
-    func sameName(as other: DNSName) -> Bool { canonical == other.canonical }
+    /// Hashes the wire bytes at once, not byte by byte (names key the cache and the tables).
+    func hash(into hasher: inout Hasher) {
+        wire.withUnsafeBytes { hasher.combine(bytes: $0) }
+    }
+
+    func sameName(as other: DNSName) -> Bool {
+        wire.count == other.wire.count && zip(wire, other.wire).allSatisfy { Self.lowercased($0) == Self.lowercased($1) }
+    }
+
+    /// Whether the last label is `label` (lower case), as in `foo.localhost`.
+    func endsWith(label: String) -> Bool {
+        var last = 0..<0
+        forEachLabel { last = $0 }
+        let bytes = label.utf8
+        return last.count == bytes.count && zip(wire[last], bytes).allSatisfy { Self.lowercased($0) == $1 }
+    }
+
+    /// `self` followed by `suffix`'s labels, or nil when the result is too long.
+    func appending(_ suffix: DNSName) -> DNSName? {
+        wire.count + suffix.wire.count <= Self.longestWire ? DNSName(wire: wire + suffix.wire) : nil
+    }
+
+    /// The name without its first label (nil for the root).
+    var parent: DNSName? {
+        guard let first = wire.first else { return nil }
+        return DNSName(wire: Array(wire[(Int(first) + 1)...]))
+    }
 
     /// The name with each ASCII letter's case chosen at random (DNS 0x20, an answer's
     /// question must then match byte for byte).
     func withRandomCase() -> DNSName {
         var generator = SystemRandomNumberGenerator()
-        return DNSName(
-            labels: labels.map { label in
-                label.map { byte in
-                    let letter = (byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A
-                    return letter ? (Bool.random(using: &generator) ? byte | 0x20 : byte & ~0x20) : byte
+        var randomBits: UInt64 = 0
+        var bitsLeft = 0
+        var position = 0
+        var bytes = wire
+        while position < bytes.count {
+            let length = Int(bytes[position])
+            for index in position + 1..<position + 1 + length where (bytes[index] | 0x20) >= 0x61 && (bytes[index] | 0x20) <= 0x7A {
+                if bitsLeft == 0 {
+                    randomBits = generator.next()
+                    bitsLeft = 64
                 }
-            })
+                bytes[index] = randomBits & 1 == 1 ? bytes[index] | 0x20 : bytes[index] & ~0x20
+                randomBits >>= 1
+                bitsLeft -= 1
+            }
+            position += 1 + length
+        }
+        return DNSName(wire: bytes)
     }
+
+    @inline(__always)
+    static func isHostNameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return true
+        case UInt8(ascii: "-"), UInt8(ascii: "_"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    @inline(__always)
+    static func lowercased(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
 }
 
 /// One resource record: its owner, type, class, TTL and data, decoded for the types the
@@ -257,10 +395,7 @@ private struct DNSWriter {
     }
 
     mutating func name(_ name: DNSName) {
-        for label in name.labels {
-            bytes.append(UInt8(label.count))
-            bytes += label
-        }
+        bytes += name.wire
         bytes.append(0)
     }
 
@@ -336,7 +471,7 @@ private struct DNSReader {
     /// A name, following compression pointers (RFC 1035 §4.1.4): each pointer must point
     /// before the place it was read at, so that no chain of them can loop.
     mutating func name() throws(DNSFormatError) -> DNSName {
-        var labels: [[UInt8]] = []
+        var wire: [UInt8] = []
         var length = 1
         var position = offset
         var limit = offset  // a pointer must point before this
@@ -349,13 +484,14 @@ private struct DNSReader {
                 position += 1
                 if byte == 0 {
                     if !followed { offset = position }
-                    return DNSName(labels: labels)
+                    return DNSName(wire: wire)
                 }
                 let count = Int(byte)
                 guard position + count <= bytes.count else { throw DNSFormatError("a label runs past the end of the message") }
                 length += count + 1
                 guard length <= 255 else { throw DNSFormatError("a name is longer than 255 bytes") }
-                labels.append(Array(bytes[position..<position + count]))
+                wire.append(byte)
+                wire += bytes[position..<position + count]
                 position += count
             case 0xC0:
                 guard position + 1 < bytes.count else { throw DNSFormatError("a compression pointer is cut off") }

@@ -115,19 +115,16 @@ struct MacTCPHostsFile: Equatable {
     private static func name(_ text: String, origin: DNSName) -> DNSName? {
         if text == "@" { return origin }
         if text.hasSuffix(".") { return DNSName(text) }
-        guard let relative = DNSName(text), relative.labels.count + origin.labels.count <= 127 else { return nil }
-        let name = DNSName(labels: relative.labels + origin.labels)
-        return DNSName(name.description) == nil ? nil : name
+        return DNSName(text)?.appending(origin)
     }
 
     /// The servers for `name`: those of the longest domain it is under (as MacTCP chose); the
     /// root's (`. NS server`) for any name.
     func servers(for name: DNSName) -> [UInt32]? {
-        var labels = name.canonical
-        while !labels.isEmpty {
-            let domain = DNSName(labels: labels).description
-            if let found = servers[domain] { return found }
-            labels.removeFirst()
+        var domain = name
+        while let parent = domain.parent {
+            if let found = servers[domain.description.lowercased()] { return found }
+            domain = parent
         }
         return servers["."]
     }

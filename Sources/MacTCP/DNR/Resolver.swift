@@ -22,7 +22,8 @@ final class Resolver: Sendable {
 
     let configuration: DNRConfiguration
     /// `/etc/hosts`: names (lowercased) and their addresses (IPv4 and IPv6 text).
-    private let hosts: [String: [String]]
+    /// `/etc/hosts`: the addresses of each name, keyed by the name's canonical wire form.
+    private let hosts: [DNSName: [String]]
     /// Where the hosts table and DNS are consulted, in order (`/etc/nsswitch.conf`).
     private let order: [SystemHosts.Source]
     /// MacTCP's Hosts file, when the resolver was opened with one: its servers for domains.
@@ -35,7 +36,8 @@ final class Resolver: Sendable {
         hostsFile: MacTCPHostsFile? = nil, cache: DNRCacheStore = DNRCacheStore()
     ) {
         self.configuration = configuration
-        self.hosts = hosts
+        self.hosts = Dictionary(
+            hosts.compactMap { name, addresses in DNSName(name).map { ($0.canonical, addresses) } }, uniquingKeysWith: +)
         self.order = order
         self.hostsFile = hostsFile
         self.cache = cache
@@ -122,25 +124,27 @@ final class Resolver: Sendable {
     /// the servers (or the other way round). A source that fails hands the name to the next
     /// one; the last failure is the answer. nil: `offline`, and a packet is needed.
     private func answer(_ name: DNSName, type: DNSRecordType, operation: String, offline: Bool) -> Result<Outcome, MacTCPError>? {
-        var failure = MacTCPError.authNameErr.with(operation: operation, detail: "\(name): not in /etc/hosts")
+        var failure: MacTCPError?
+        let canonical = name.canonical
         for source in order {
             switch source {
             case .files:
-                if let outcome = fromHosts(name, type: type) { return .success(outcome) }
+                if let outcome = fromHosts(name, canonical, type: type) { return .success(outcome) }
             case .dns:
-                guard let result = fromDNS(name, type: type, operation: operation, offline: offline) else { return nil }
+                let key = DNRCache.Key(canonical: canonical, type)
+                guard let result = fromDNS(name, key: key, type: type, operation: operation, offline: offline) else { return nil }
                 switch result {
                 case .success: return result
                 case .failure(let error): failure = error
                 }
             }
         }
-        return .failure(failure)
+        return .failure(failure ?? MacTCPError.authNameErr.with(operation: operation, detail: "\(name): not in /etc/hosts"))
     }
 
     /// The hosts table's addresses for `name`, as records of `type` (A or AAAA).
-    private func fromHosts(_ name: DNSName, type: DNSRecordType) -> Outcome? {
-        guard type == .a || type == .aaaa, let addresses = hosts[name.description.lowercased()] else { return nil }
+    private func fromHosts(_ name: DNSName, _ canonical: DNSName, type: DNSRecordType) -> Outcome? {
+        guard type == .a || type == .aaaa, let addresses = hosts[canonical] else { return nil }
         let records = addresses.compactMap { text -> DNSRecord? in
             if type == .a, let address = DNRNames.dottedQuad(text) {
                 return DNSRecord(name: name, type: .a, dnsClass: 1, ttl: 0, data: .a(address))
@@ -154,8 +158,9 @@ final class Resolver: Sendable {
     }
 
     /// The cache, then the servers in turn.
-    private func fromDNS(_ name: DNSName, type: DNSRecordType, operation: String, offline: Bool) -> Result<Outcome, MacTCPError>? {
-        let key = DNRCache.Key(name, type)
+    private func fromDNS(_ name: DNSName, key: DNRCache.Key, type: DNSRecordType, operation: String, offline: Bool)
+        -> Result<Outcome, MacTCPError>?
+    {
         let now = Deadline.monotonicNow()
         if let cached = cache.entries.withLock({ $0.lookup(key, now: now) }) {
             switch cached.answer {
