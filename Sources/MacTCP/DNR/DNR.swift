@@ -37,17 +37,6 @@ public final class DNR: Sendable {
 
     /// How often the system's files are looked at for changes.
     static let reloadInterval: UInt64 = 5_000_000_000
-    /// The most threads that wait for servers at once; further queries queue.
-    static let maximumWorkers = 16
-
-    private struct Job {
-        let key: FlightKey
-        let flight: DNRFlight
-        let name: String
-        let type: DNSRecordType
-        let operation: String
-        let resolver: Resolver
-    }
 
     private struct FlightKey: Hashable {
         let name: String
@@ -58,9 +47,6 @@ public final class DNR: Sendable {
         var isOpen = true
         var resolver: Resolver
         var flights: [FlightKey: DNRFlight] = [:]
-        var queue: [Job] = []
-        var queueStart = 0
-        var workers = 0
         /// The system files read again when they change (nil with a Hosts file).
         var files: DNRSystemFiles?
         var versions: [[Int64]?] = []
@@ -143,8 +129,6 @@ public final class DNR: Sendable {
             state.isOpen = false
             let flights = Array(state.flights.values)
             state.flights = [:]
-            state.queue = []
-            state.queueStart = 0
             return flights
         }
         let closed = MacTCPError.notOpenErr.with(operation: "closeResolver", detail: "the resolver was closed while the query was pending")
@@ -257,67 +241,35 @@ public final class DNR: Sendable {
     }
 
     /// The flight for `name`'s `type` records: settled at once when no packet is needed, the
-    /// one in flight for the same question if there is one, or a new one queued for a worker.
+    /// one in flight for the same question if there is one, or a new one, whose questions to
+    /// the servers wait on the reactor. Its completion handlers run on the library's delivery
+    /// threads, never on the reactor's.
     private func flight(_ name: String, type: DNSRecordType, operation: String) throws(MacTCPError) -> DNRFlight {
         let resolver = try currentResolver(operation)
-        if let settled = try resolver.resolve(name, type: type, operation: operation, offline: true) {
+        if let settled = try resolver.settled(name, type: type, operation: operation) {
             return DNRFlight(settled)
         }
         let key = FlightKey(name: name.lowercased(), type: type.rawValue)
-        let (flight, startWorker) = try state.withLock { state throws(MacTCPError) -> (DNRFlight, Bool) in
+        let (flight, isNew) = try state.withLock { state throws(MacTCPError) -> (DNRFlight, Bool) in
             guard state.isOpen else { throw Self.notOpen(operation) }
             if let flying = state.flights[key] { return (flying, false) }
             let flight = DNRFlight()
             state.flights[key] = flight
-            state.queue.append(Job(key: key, flight: flight, name: name, type: type, operation: operation, resolver: resolver))
-            guard state.workers < Self.maximumWorkers else { return (flight, false) }
-            state.workers += 1
             return (flight, true)
         }
-        if startWorker, !LibraryThread.start(name: "mactcp-dnr", { [self] in work() }) {
-            state.withLock { $0.workers -= 1 }
-            if state.withLock({ $0.workers }) == 0 {
-                // No thread to ask the servers: the queued questions fail now, not never.
-                let stranded = state.withLock { state -> [Job] in
-                    let jobs = Array(state.queue[state.queueStart...])
-                    state.queue = []
-                    state.queueStart = 0
-                    for job in jobs { state.flights[job.key] = nil }
-                    return jobs
-                }
-                let error = MacTCPError.outOfMemory.with(operation: operation, detail: "the system refused a thread for the query")
-                for job in stranded { job.flight.complete(.failure(error)) }
+        guard isNew else { return flight }
+        let land: @Sendable (DNRFlight.Outcome) -> Void = { [self] outcome in
+            state.withLock { state in
+                if state.flights[key] === flight { state.flights[key] = nil }
             }
+            flight.complete(outcome) { handlers in DeliveryPool.shared.run(handlers) }
+        }
+        do {
+            try resolver.resolve(name, type: type, operation: operation, done: land)
+        } catch {
+            land(.failure(error))
         }
         return flight
-    }
-
-    /// A worker: answers queued questions until there are none.
-    private func work() {
-        while true {
-            let next = state.withLock { state -> Job? in
-                guard state.queueStart < state.queue.count else {
-                    state.workers -= 1
-                    state.queue = []
-                    state.queueStart = 0
-                    return nil
-                }
-                let job = state.queue[state.queueStart]
-                state.queueStart += 1
-                return job
-            }
-            guard let job = next else { return }
-            let outcome: DNRFlight.Outcome
-            do {
-                outcome = try job.resolver.resolve(job.name, type: job.type, operation: job.operation)
-            } catch {
-                outcome = .failure(error)
-            }
-            state.withLock { state in
-                if state.flights[job.key] === job.flight { state.flights[job.key] = nil }
-            }
-            job.flight.complete(outcome)
-        }
     }
 
     /// The resolver to ask now: after reading the system's files again if they changed

@@ -34,9 +34,10 @@ final class DNRFlight: Sendable {
     }
 
     /// Settles the flight, if nothing settled it before: wakes every waiter and runs the
-    /// completion handlers, on the calling thread. Returns whether this call settled it.
+    /// completion handlers through `deliver` (on the calling thread without it). Returns
+    /// whether this call settled it.
     @discardableResult
-    func complete(_ outcome: Outcome) -> Bool {
+    func complete(_ outcome: Outcome, deliver: ((@escaping @Sendable () -> Void) -> Void)? = nil) -> Bool {
         guard let state else { return false }
         let waiting = state.withLock { state -> (handlers: [@Sendable () -> Void], tasks: [CheckedContinuation<Outcome?, Never>])? in
             guard state.outcome == nil else { return nil }
@@ -49,7 +50,10 @@ final class DNRFlight: Sendable {
         }
         guard let waiting else { return false }
         for task in waiting.tasks { task.resume(returning: outcome) }
-        for handler in waiting.handlers { handler() }
+        guard !waiting.handlers.isEmpty else { return true }
+        let handlers = waiting.handlers
+        let run: @Sendable () -> Void = { for handler in handlers { handler() } }
+        if let deliver { deliver(run) } else { run() }
         return true
     }
 

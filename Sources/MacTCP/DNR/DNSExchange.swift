@@ -26,28 +26,48 @@ enum DNSExchangeFailure: Error, Equatable, CustomStringConvertible {
 }
 
 /// One question asked of one server, and its answer: over UDP from a socket of its own (so
-/// a random source port) with a random ID, then over TCP when the answer is truncated. It
-/// blocks the calling thread until the answer or the deadline (the resolver calls it from
-/// threads of its own).
+/// a random source port) with a random ID, then over TCP when the answer is truncated. The
+/// UDP exchange waits on the reactor (``DNSUDPExchange``), so that any number of questions
+/// are in flight without a thread each; the rare TCP exchange blocks one of the resolver's
+/// library's delivery threads (``DeliveryPool/run(_:)``).
 ///
 /// Only a response to this very query is taken: the ID, the opcode and the question (the
 /// name without regard to case) must be the query's, and it must come from the address and
 /// port asked. Anything else, from anyone, is ignored and the wait goes on until the deadline.
 enum DNSExchange {
+    typealias Answer = Result<DNSMessage, DNSExchangeFailure>
+
     /// The largest UDP answer taken (EDNS0's 1,232 bytes are asked for; some servers send more).
     static let udpBuffer = 65_535
 
-    /// Asks `server` (IPv4 or IPv6) the question of `query` (whose ID is replaced by a random one).
+    /// Asks `server` (IPv4 or IPv6) the question of `query` (whose ID is replaced by a random
+    /// one) and calls `done` once with the answer: on the reactor's thread, on a worker
+    /// thread, or before returning when the question cannot even be sent.
     static func ask(
-        _ query: DNSMessage, server: Endpoint, deadline: Deadline, tcpOnly: Bool = false, exactCase: Bool = false
-    ) -> Result<DNSMessage, DNSExchangeFailure> {
+        _ query: DNSMessage, server: Endpoint, timeout: Duration, tcpOnly: Bool = false, exactCase: Bool = false,
+        done: @escaping @Sendable (Answer) -> Void
+    ) {
         var query = query
         query.id = UInt16.random(in: 0...UInt16.max)
-        if !tcpOnly {
-            let answer = overUDP(query, server: server, deadline: deadline, exactCase: exactCase)
-            guard case .success(let message) = answer, message.truncated else { return answer }
+        let overTCP: @Sendable () -> Void = { [query] in
+            DeliveryPool.shared.run {
+                done(Self.overTCP(query, server: server, deadline: Deadline(timeout: timeout), exactCase: exactCase))
+            }
         }
-        return overTCP(query, server: server, deadline: deadline, exactCase: exactCase)
+        if tcpOnly { return overTCP() }
+        DNSUDPExchange.start(query, server: server, timeout: timeout, exactCase: exactCase) { answer in
+            guard case .success(let message) = answer, message.truncated else { return done(answer) }
+            overTCP()
+        }
+    }
+
+    /// The blocking form of ``ask(_:server:timeout:tcpOnly:exactCase:done:)``, until `deadline`.
+    static func ask(_ query: DNSMessage, server: Endpoint, deadline: Deadline, tcpOnly: Bool = false, exactCase: Bool = false)
+        -> Answer
+    {
+        let answer = OneShot<Answer>()
+        ask(query, server: server, timeout: deadline.remaining ?? .seconds(86_400), tcpOnly: tcpOnly, exactCase: exactCase) { answer.give($0) }
+        return answer.wait()
     }
 
     /// Whether `answer` is the response to `query`; with `exactCase` (0x20 randomisation)
@@ -59,43 +79,6 @@ enum DNSExchange {
         return zip(answer.questions, query.questions).allSatisfy { asked, question in
             asked.type == question.type && asked.dnsClass == question.dnsClass
                 && (exactCase ? asked.name == question.name : asked.name.sameName(as: question.name))
-        }
-    }
-
-    private static func overUDP(_ query: DNSMessage, server: Endpoint, deadline: Deadline, exactCase: Bool) -> Result<
-        DNSMessage, DNSExchangeFailure
-    > {
-        let fd = Sys.socket(SOCK_DGRAM, for: server)
-        guard fd >= 0 else { return .failure(.unreachable(-fd)) }
-        defer { Sys.close(fd) }
-        // Connected: the kernel takes datagrams from the server's address and port only, and
-        // reports its ICMP port unreachable as ECONNREFUSED (nothing listens there).
-        let connected = Sys.connect(fd, server)
-        if connected < 0 { return .failure(.unreachable(Int32(-connected))) }
-        let bytes = query.encoded()
-        let sent = bytes.withUnsafeBytes { Sys.send(fd, $0, flags: Sys.msgNoSignal | Sys.msgDontWait) }
-        if sent < 0 { return .failure(.unreachable(Int32(-sent))) }
-        var buffer = [UInt8](repeating: 0, count: udpBuffer)
-        while true {
-            let ready = Sys.poll(fd, events: Sys.pollIn, timeoutMilliseconds: deadline.pollMilliseconds)
-            if ready == 0 {
-                if deadline.hasPassed { return .failure(.timedOut) }
-                continue
-            }
-            let (length, sender) = buffer.withUnsafeMutableBytes { Sys.receiveDatagram(fd, $0, flags: Sys.msgDontWait) }
-            if length < 0 {
-                // An ICMP error for the query (port unreachable: nothing listens there).
-                if length == SyscallErrors.again { continue }
-                return .failure(.unreachable(Int32(-length)))
-            }
-            guard sender == server, let answer = try? DNSMessage(decoding: Array(buffer[0..<length])) else {
-                // From someone else, or not a message at all: not the answer.
-                if sender == server, length >= 2, UInt16(buffer[0]) << 8 | UInt16(buffer[1]) == query.id {
-                    return .failure(.malformed("the server's answer cannot be read"))
-                }
-                continue
-            }
-            if matches(answer, query, exactCase: exactCase) { return .success(answer) }
         }
     }
 

@@ -335,6 +335,7 @@ struct DNSMessage: Sendable, Equatable {
     /// The message on the wire. Names are written uncompressed (a query holds one name).
     func encoded() -> [UInt8] {
         var writer = DNSWriter()
+        writer.bytes.reserveCapacity(512)
         writer.u16(id)
         var flags = UInt16(opcode & 0x0F) << 11 | UInt16(responseCode & 0x0F)
         if isResponse { flags |= 0x8000 }
@@ -343,13 +344,18 @@ struct DNSMessage: Sendable, Equatable {
         if recursionDesired { flags |= 0x0100 }
         if recursionAvailable { flags |= 0x0080 }
         writer.u16(flags)
-        for count in [questions.count, answers.count, authority.count, additional.count] { writer.u16(UInt16(clamping: count)) }
+        writer.u16(UInt16(clamping: questions.count))
+        writer.u16(UInt16(clamping: answers.count))
+        writer.u16(UInt16(clamping: authority.count))
+        writer.u16(UInt16(clamping: additional.count))
         for question in questions {
             writer.name(question.name)
             writer.u16(question.type.rawValue)
             writer.u16(question.dnsClass)
         }
-        for record in answers + authority + additional { writer.record(record) }
+        for section in [answers, authority, additional] {
+            for record in section { writer.record(record) }
+        }
         return writer.bytes
     }
 
@@ -388,7 +394,10 @@ struct DNSMessage: Sendable, Equatable {
 private struct DNSWriter {
     var bytes: [UInt8] = []
 
-    mutating func u16(_ value: UInt16) { bytes += [UInt8(value >> 8), UInt8(value & 0xFF)] }
+    mutating func u16(_ value: UInt16) {
+        bytes.append(UInt8(value >> 8))
+        bytes.append(UInt8(value & 0xFF))
+    }
     mutating func u32(_ value: UInt32) {
         u16(UInt16(value >> 16))
         u16(UInt16(value & 0xFFFF))

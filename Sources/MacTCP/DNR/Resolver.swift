@@ -9,8 +9,9 @@ final class DNRCacheStore: Sendable {
 }
 
 /// The resolver's engine: one question (a name and a type) answered from the special names,
-/// the hosts table, the cache and the servers, by the rules of SPEC §6. It blocks the calling
-/// thread; the public resolver runs it on threads of its own.
+/// the hosts table, the cache and the servers, by the rules of SPEC §6. What needs no packet
+/// is answered at once; the servers' answers come through the reactor, so that a question in
+/// flight holds no thread.
 final class Resolver: Sendable {
     /// A question's outcome: the answer's records and canonical name, or a MacTCP code.
     struct Outcome: Equatable {
@@ -21,7 +22,6 @@ final class Resolver: Sendable {
     }
 
     let configuration: DNRConfiguration
-    /// `/etc/hosts`: names (lowercased) and their addresses (IPv4 and IPv6 text).
     /// `/etc/hosts`: the addresses of each name, keyed by the name's canonical wire form.
     private let hosts: [DNSName: [String]]
     /// Where the hosts table and DNS are consulted, in order (`/etc/nsswitch.conf`).
@@ -29,6 +29,8 @@ final class Resolver: Sendable {
     /// MacTCP's Hosts file, when the resolver was opened with one: its servers for domains.
     private let hostsFile: MacTCPHostsFile?
     let cache: DNRCacheStore
+    /// The configuration's name servers as endpoints (port 53 unless given).
+    private let nameServers: [Endpoint]
     private let nextServer = Atomic<Int>(0)
 
     init(
@@ -36,6 +38,7 @@ final class Resolver: Sendable {
         hostsFile: MacTCPHostsFile? = nil, cache: DNRCacheStore = DNRCacheStore()
     ) {
         self.configuration = configuration
+        nameServers = configuration.nameServers.compactMap { Endpoint(parsing: $0, defaultPort: 53) }
         self.hosts = Dictionary(
             hosts.compactMap { name, addresses in DNSName(name).map { ($0.canonical, addresses) } }, uniquingKeysWith: +)
         self.order = order
@@ -54,7 +57,7 @@ final class Resolver: Sendable {
         if let delegated = hostsFile?.servers(for: name) {
             return delegated.map { Endpoint(.v4($0), port: 53) }
         }
-        let servers = configuration.nameServers.compactMap { Endpoint(parsing: $0, defaultPort: 53) }
+        let servers = nameServers
         guard configuration.rotate, servers.count > 1 else { return servers }
         let first = nextServer.add(1, ordering: .relaxed).oldValue % servers.count
         return Array(servers[first...] + servers[..<first])
@@ -65,18 +68,69 @@ final class Resolver: Sendable {
         !configuration.nameServers.isEmpty || !(hostsFile?.servers.isEmpty ?? true)
     }
 
-    /// Answers `text`'s `type` records: throws `nameSyntaxErr` for a malformed name; every
-    /// other failure is the returned MacTCP error.
+    /// Answers `text`'s `type` records and blocks until it is done (the blocking form of
+    /// ``resolve(_:type:operation:done:)``): throws `nameSyntaxErr` for a malformed name;
+    /// every other failure is the returned MacTCP error.
     func resolve(_ text: String, type: DNSRecordType, operation: String) throws(MacTCPError) -> Result<Outcome, MacTCPError> {
-        // Never nil: with the network allowed every question is settled.
-        try resolve(text, type: type, operation: operation, offline: false) ?? .failure(.dnrErr)
+        let outcome = OneShot<Result<Outcome, MacTCPError>>()
+        try resolve(text, type: type, operation: operation) { outcome.give($0) }
+        return outcome.wait()
     }
 
-    /// As ``resolve(_:type:operation:)``, or nil when `offline` and answering needs a packet
-    /// (MacTCP's `cacheFault`: the answer comes later).
-    func resolve(_ text: String, type: DNSRecordType, operation: String, offline: Bool) throws(MacTCPError)
-        -> Result<Outcome, MacTCPError>?
-    {
+    /// The answer when no packet is needed (a special name, the hosts tables, the cache), or
+    /// nil when a server must be asked (MacTCP's `cacheFault`: the answer comes later).
+    func settled(_ text: String, type: DNSRecordType, operation: String) throws(MacTCPError) -> Result<Outcome, MacTCPError>? {
+        switch try begin(text, type: type, operation: operation) {
+        case .settled(let outcome):
+            return outcome
+        case .walk(var walk):
+            guard case .done(let outcome) = advance(&walk) else { return nil }
+            return outcome
+        }
+    }
+
+    /// Answers `text`'s `type` records and calls `done` once with the outcome: before
+    /// returning when no packet is needed, otherwise on the thread that brings the last
+    /// answer (the reactor's, for UDP). Throws only `nameSyntaxErr`.
+    func resolve(
+        _ text: String, type: DNSRecordType, operation: String, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void
+    ) throws(MacTCPError) {
+        switch try begin(text, type: type, operation: operation) {
+        case .settled(let outcome): done(outcome)
+        case .walk(let walk): run(walk, done: done)
+        }
+    }
+
+    /// One question's way through its candidates (the search list) and, for each, the
+    /// sources in `order`. Everything but a server's answer is decided here; where one is
+    /// needed the walk stops (``Next/ask(_:_:)``) and goes on from there with the answer.
+    private struct Walk: Sendable {
+        enum Next {
+            case done(Result<Outcome, MacTCPError>)
+            case ask(DNSName, DNRCache.Key)
+        }
+
+        let name: DNSName
+        let type: DNSRecordType
+        let operation: String
+        let candidates: [DNSName]
+        var candidate = 0
+        var source = 0
+        /// The last failure of the current candidate's sources.
+        var candidateFailure: MacTCPError?
+        /// Each failed candidate and why, for the final message.
+        var failures: [String] = []
+        /// The failure reported at the end: the one for the name as typed (SPEC §6).
+        var firstFailure: MacTCPError?
+    }
+
+    private enum Start {
+        case settled(Result<Outcome, MacTCPError>)
+        case walk(Walk)
+    }
+
+    /// The name's checks and the special names, answered without a walk.
+    private func begin(_ text: String, type: DNSRecordType, operation: String) throws(MacTCPError) -> Start {
         let (name, absolute) = try DNRNames.validated(text, operation: operation)
         switch DNRNames.special(name) {
         case .loopback?:
@@ -84,62 +138,88 @@ final class Resolver: Sendable {
                 type == .a
                 ? [DNSRecord(name: name, type: .a, dnsClass: 1, ttl: 0, data: .a(IPv4.loopback))]
                 : type == .aaaa ? [DNSRecord(name: name, type: .aaaa, dnsClass: 1, ttl: 0, data: .aaaa(Self.ipv6Loopback))] : []
-            return records.isEmpty
-                ? .failure(Self.noSuchName(text, operation, why: "localhost has only A and AAAA records"))
-                : .success(Outcome(canonicalName: name.description, records: records, withoutPacket: true))
+            return .settled(
+                records.isEmpty
+                    ? .failure(Self.noSuchName(text, operation, why: "localhost has only A and AAAA records"))
+                    : .success(Outcome(canonicalName: name.description, records: records, withoutPacket: true)))
         case .invalid?:
-            return .failure(Self.noSuchName(text, operation, why: "names under .invalid never exist (RFC 6761)"))
+            return .settled(.failure(Self.noSuchName(text, operation, why: "names under .invalid never exist (RFC 6761)")))
         case .onion?:
-            return .failure(Self.noSuchName(text, operation, why: "names under .onion are not resolved by DNS (RFC 7686)"))
+            return .settled(.failure(Self.noSuchName(text, operation, why: "names under .onion are not resolved by DNS (RFC 7686)")))
         case nil:
-            break
+            let candidates = DNRNames.candidates(name, absolute: absolute, configuration: configuration)
+            return .walk(Walk(name: name, type: type, operation: operation, candidates: candidates))
         }
-        let candidates = DNRNames.candidates(name, absolute: absolute, configuration: configuration)
-        var failures: [String] = []
-        var firstFailure: MacTCPError?
-        for candidate in candidates {
-            guard let result = answer(candidate, type: type, operation: operation, offline: offline) else { return nil }
-            switch result {
-            case .success(let outcome):
-                return .success(outcome)
-            case .failure(let error):
-                failures.append("\(candidate): \(error.detail ?? error.name)")
-                // The error reported is the one for the name as typed (SPEC §6).
-                if candidate.sameName(as: name) || firstFailure == nil { firstFailure = error }
-                // Only "no such name" moves on to the next candidate.
-                if error != .authNameErr { return .failure(error) }
+    }
+
+    /// Walks on to the outcome, or to the next question for a server. With `answered`, the
+    /// walk resumes with the servers' outcome for the candidate it stopped at.
+    private func advance(_ walk: inout Walk, answered: Result<Outcome, MacTCPError>? = nil) -> Walk.Next {
+        switch answered {
+        case .success(let outcome)?: return .done(.success(outcome))
+        case .failure(let error)?: walk.candidateFailure = error
+        case nil: break
+        }
+        while walk.candidate < walk.candidates.count {
+            let candidate = walk.candidates[walk.candidate]
+            let canonical = candidate.canonical
+            // A source that fails hands the name to the next one; the last failure counts.
+            while walk.source < order.count {
+                let source = order[walk.source]
+                walk.source += 1
+                switch source {
+                case .files:
+                    if let outcome = fromHosts(candidate, canonical, type: walk.type) { return .done(.success(outcome)) }
+                case .dns:
+                    let key = DNRCache.Key(canonical: canonical, walk.type)
+                    switch fromCache(candidate, key: key, operation: walk.operation) {
+                    case .success(let outcome)?:
+                        return .done(.success(outcome))
+                    case .failure(let error)?:
+                        walk.candidateFailure = error
+                    case nil:
+                        guard hasServers else {
+                            walk.candidateFailure = MacTCPError.noNameServer.with(
+                                operation: walk.operation, detail: "no name server is configured")
+                            continue
+                        }
+                        return .ask(candidate, key)
+                    }
+                }
+            }
+            let error =
+                walk.candidateFailure
+                ?? MacTCPError.authNameErr.with(operation: walk.operation, detail: "\(candidate): not in /etc/hosts")
+            walk.failures.append("\(candidate): \(error.detail ?? error.name)")
+            if candidate.sameName(as: walk.name) || walk.firstFailure == nil { walk.firstFailure = error }
+            // Only "no such name" moves on to the next candidate.
+            if error != .authNameErr { return .done(.failure(error)) }
+            walk.candidate += 1
+            walk.source = 0
+            walk.candidateFailure = nil
+        }
+        let error = walk.firstFailure ?? MacTCPError.authNameErr
+        return .done(.failure(error.with(operation: walk.operation, detail: walk.failures.joined(separator: "; "))))
+    }
+
+    /// Walks to the outcome, asking the servers wherever the walk needs them.
+    private func run(_ walk: Walk, answered: Result<Outcome, MacTCPError>? = nil, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void) {
+        var walk = walk
+        switch advance(&walk, answered: answered) {
+        case .done(let outcome):
+            done(outcome)
+        case .ask(let name, let key):
+            ask(Round(name: name, type: walk.type, key: key, operation: walk.operation, servers: servers(for: name), edns: configuration.edns)) {
+                [self, walk] outcome in
+                run(walk, answered: outcome, done: done)
             }
         }
-        let error = firstFailure ?? MacTCPError.authNameErr
-        return .failure(error.with(operation: operation, detail: failures.joined(separator: "; ")))
     }
 
     static let ipv6Loopback = [UInt8](repeating: 0, count: 15) + [1]
 
     private static func noSuchName(_ text: String, _ operation: String, why: String) -> MacTCPError {
         MacTCPError.authNameErr.with(operation: operation, detail: "\(text): \(why)")
-    }
-
-    /// One candidate name from the sources in `order`: the hosts table, then the cache and
-    /// the servers (or the other way round). A source that fails hands the name to the next
-    /// one; the last failure is the answer. nil: `offline`, and a packet is needed.
-    private func answer(_ name: DNSName, type: DNSRecordType, operation: String, offline: Bool) -> Result<Outcome, MacTCPError>? {
-        var failure: MacTCPError?
-        let canonical = name.canonical
-        for source in order {
-            switch source {
-            case .files:
-                if let outcome = fromHosts(name, canonical, type: type) { return .success(outcome) }
-            case .dns:
-                let key = DNRCache.Key(canonical: canonical, type)
-                guard let result = fromDNS(name, key: key, type: type, operation: operation, offline: offline) else { return nil }
-                switch result {
-                case .success: return result
-                case .failure(let error): failure = error
-                }
-            }
-        }
-        return .failure(failure ?? MacTCPError.authNameErr.with(operation: operation, detail: "\(name): not in /etc/hosts"))
     }
 
     /// The hosts table's addresses for `name`, as records of `type` (A or AAAA).
@@ -157,87 +237,88 @@ final class Resolver: Sendable {
         return records.isEmpty ? nil : Outcome(canonicalName: name.description, records: records, withoutPacket: true)
     }
 
-    /// The cache, then the servers in turn.
-    private func fromDNS(_ name: DNSName, key: DNRCache.Key, type: DNSRecordType, operation: String, offline: Bool)
-        -> Result<Outcome, MacTCPError>?
-    {
+    /// The cache's answer for `key`, or nil when it has none.
+    private func fromCache(_ name: DNSName, key: DNRCache.Key, operation: String) -> Result<Outcome, MacTCPError>? {
         let now = Deadline.monotonicNow()
-        if let cached = cache.entries.withLock({ $0.lookup(key, now: now) }) {
-            switch cached.answer {
-            case .records(let records):
-                let canonical = records.last?.name.description ?? name.description
-                return .success(Outcome(canonicalName: canonical, records: records, withoutPacket: true))
-            case .negative(let code):
-                return .failure(MacTCPError(code: code).with(operation: operation, detail: "\(name): no such record (cached)"))
-            }
+        guard let cached = cache.entries.withLock({ $0.lookup(key, now: now) }) else { return nil }
+        switch cached.answer {
+        case .records(let records):
+            let canonical = records.last?.name.description ?? name.description
+            return .success(Outcome(canonicalName: canonical, records: records, withoutPacket: true))
+        case .negative(let code):
+            return .failure(MacTCPError(code: code).with(operation: operation, detail: "\(name): no such record (cached)"))
         }
-        guard hasServers else {
-            return .failure(MacTCPError.noNameServer.with(operation: operation, detail: "no name server is configured"))
-        }
-        if offline { return nil }
-        return ask(name, type: type, key: key, operation: operation)
     }
 
-    /// Asks the servers, `attempts` rounds of each in turn, until one settles the question.
-    private func ask(_ name: DNSName, type: DNSRecordType, key: DNRCache.Key, operation: String) -> Result<Outcome, MacTCPError> {
-        let servers = self.servers(for: name)
-        guard !servers.isEmpty else {
-            return .failure(
-                MacTCPError.noNameServer.with(
-                    operation: operation, detail: "no name server can be reached: \(configuration.nameServers.joined(separator: ", "))"))
-        }
+    /// Asking the servers for one candidate: `attempts` rounds of each in turn, until one
+    /// settles the question. A FORMERR to a query with EDNS0 is asked once more without it
+    /// (RFC 6891 §7).
+    private struct Round: Sendable {
+        let name: DNSName
+        let type: DNSRecordType
+        let key: DNRCache.Key
+        let operation: String
+        let servers: [Endpoint]
+        var edns: Bool
+        var attempt = 0
+        var server = 0
+        /// Each server asked and what it did, for the failure's message.
         var tried: [String] = []
+        /// Whether some server answered at all (then the failure is `dnrErr`, not `noAnsErr`).
         var answered = false
-        for attempt in 0..<configuration.attempts {
-            for server in servers {
-                switch exchange(name, type: type, server: server) {
-                case .success(let message):
-                    return conclude(message, name: name, type: type, key: key, operation: operation)
-                case .failure(let failure):
-                    answered = answered || failure.answered
-                    tried.append("\(server) (attempt \(attempt + 1)): \(failure.reason)")
-                }
-            }
+    }
+
+    /// Asks the round's next server, and the next, until one settles the question or every
+    /// attempt is spent; calls `done` once.
+    private func ask(_ round: Round, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void) {
+        guard !round.servers.isEmpty else {
+            return done(
+                .failure(
+                    MacTCPError.noNameServer.with(
+                        operation: round.operation,
+                        detail: "no name server can be reached: \(configuration.nameServers.joined(separator: ", "))")))
         }
-        let error: MacTCPError = answered ? .dnrErr : .noAnsErr
-        return .failure(error.with(operation: operation, detail: "\(name): asked " + tried.joined(separator: "; ")))
-    }
-
-    /// Why one server did not settle the question, and whether it answered at all (a
-    /// server that answers with an error makes the final failure `dnrErr`, not `noAnsErr`).
-    private struct ServerFailure: Error {
-        let reason: String
-        let answered: Bool
-    }
-
-    /// One server asked: an answer that settles the question (NOERROR or NXDOMAIN), or why
-    /// not. A FORMERR to a query with EDNS0 is asked once more without it (RFC 6891 §7).
-    private func exchange(_ name: DNSName, type: DNSRecordType, server: Endpoint) -> Result<DNSMessage, ServerFailure> {
-        var edns = configuration.edns
-        while true {
-            let asked = configuration.randomizeCase ? name.withRandomCase() : name
-            let query = DNSMessage.query(id: 0, name: asked, type: type, udpSize: edns ? 1232 : nil)
-            let result = DNSExchange.ask(
-                query, server: server, deadline: Deadline(timeout: configuration.timeout), tcpOnly: configuration.useTCP,
-                exactCase: configuration.randomizeCase)
-            switch result {
-            case .failure(.malformed(let why)):
-                return .failure(ServerFailure(reason: "a malformed answer (\(why))", answered: true))
-            case .failure(let failure):
-                return .failure(ServerFailure(reason: failure.description, answered: false))
+        guard round.attempt < configuration.attempts else {
+            let error: MacTCPError = round.answered ? .dnrErr : .noAnsErr
+            return done(.failure(error.with(operation: round.operation, detail: "\(round.name): asked " + round.tried.joined(separator: "; "))))
+        }
+        let server = round.servers[round.server]
+        let asked = configuration.randomizeCase ? round.name.withRandomCase() : round.name
+        let query = DNSMessage.query(id: 0, name: asked, type: round.type, udpSize: round.edns ? 1232 : nil)
+        DNSExchange.ask(
+            query, server: server, timeout: configuration.timeout, tcpOnly: configuration.useTCP, exactCase: configuration.randomizeCase
+        ) { [self] answer in
+            var next = round
+            let reason: String
+            switch answer {
             case .success(let message):
                 switch message.extendedResponseCode {
                 case Int(DNSResponseCode.noError.rawValue), Int(DNSResponseCode.nameError.rawValue):
-                    return .success(message)
-                case Int(DNSResponseCode.formatError.rawValue) where edns:
-                    edns = false
+                    return done(conclude(message, name: round.name, type: round.type, key: round.key, operation: round.operation))
+                case Int(DNSResponseCode.formatError.rawValue) where round.edns:
+                    next.edns = false
+                    return ask(next, done: done)
                 default:
                     // SERVFAIL, REFUSED, NOTIMP, FORMERR: the next server is asked.
                     let code = message.extendedResponseCode
                     let known = DNSResponseCode(rawValue: UInt8(truncatingIfNeeded: code)).map { " (\($0))" } ?? ""
-                    return .failure(ServerFailure(reason: "response code \(code)\(known)", answered: true))
+                    reason = "response code \(code)\(known)"
+                    next.answered = true
                 }
+            case .failure(.malformed(let why)):
+                reason = "a malformed answer (\(why))"
+                next.answered = true
+            case .failure(let failure):
+                reason = failure.description
             }
+            next.tried.append("\(server) (attempt \(round.attempt + 1)): \(reason)")
+            next.edns = configuration.edns
+            next.server += 1
+            if next.server == round.servers.count {
+                next.server = 0
+                next.attempt += 1
+            }
+            ask(next, done: done)
         }
     }
 

@@ -212,3 +212,19 @@ final class DeliveryPool: Sendable {
         }
     }
 }
+
+extension DeliveryPool {
+    /// One piece of work of its own: a mailbox that runs it once.
+    private final class Job: Mailbox {
+        private let work: @Sendable () -> Void
+        init(_ work: @escaping @Sendable () -> Void) { self.work = work }
+        func drain() { work() }
+    }
+
+    /// Runs `work` on one of the pool's threads (never the reactor's), beside the streams'
+    /// events: for library work that may block or that runs a caller's code (the resolver's
+    /// completion handlers, its questions over TCP).
+    func run(_ work: @escaping @Sendable () -> Void) {
+        schedule(Job(work))
+    }
+}

@@ -418,6 +418,7 @@ enum Sys {
 enum SyscallErrors {
     static let again = -Int(EAGAIN)
     static let inProgress = -Int(EINPROGRESS)
+    static let interrupted = -Int(EINTR)
     static let addressInUse = -Int(EADDRINUSE)
 
     /// Resource exhaustion (descriptors, memory, buffers).
