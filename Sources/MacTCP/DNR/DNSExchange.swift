@@ -66,7 +66,9 @@ enum DNSExchange {
         -> Answer
     {
         let answer = OneShot<Answer>()
-        ask(query, server: server, timeout: deadline.remaining ?? .seconds(86_400), tcpOnly: tcpOnly, exactCase: exactCase) { answer.give($0) }
+        ask(query, server: server, timeout: deadline.remaining ?? .seconds(86_400), tcpOnly: tcpOnly, exactCase: exactCase) {
+            answer.give($0)
+        }
         return answer.wait()
     }
 

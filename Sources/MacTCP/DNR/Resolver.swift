@@ -203,16 +203,17 @@ final class Resolver: Sendable {
     }
 
     /// Walks to the outcome, asking the servers wherever the walk needs them.
-    private func run(_ walk: Walk, answered: Result<Outcome, MacTCPError>? = nil, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void) {
+    private func run(
+        _ walk: Walk, answered: Result<Outcome, MacTCPError>? = nil, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void
+    ) {
         var walk = walk
         switch advance(&walk, answered: answered) {
         case .done(let outcome):
             done(outcome)
         case .ask(let name, let key):
-            ask(Round(name: name, type: walk.type, key: key, operation: walk.operation, servers: servers(for: name), edns: configuration.edns)) {
-                [self, walk] outcome in
-                run(walk, answered: outcome, done: done)
-            }
+            let round = Round(
+                name: name, type: walk.type, key: key, operation: walk.operation, servers: servers(for: name), edns: configuration.edns)
+            ask(round) { [self, walk] outcome in run(walk, answered: outcome, done: done) }
         }
     }
 
@@ -280,7 +281,8 @@ final class Resolver: Sendable {
         }
         guard round.attempt < configuration.attempts else {
             let error: MacTCPError = round.answered ? .dnrErr : .noAnsErr
-            return done(.failure(error.with(operation: round.operation, detail: "\(round.name): asked " + round.tried.joined(separator: "; "))))
+            return done(
+                .failure(error.with(operation: round.operation, detail: "\(round.name): asked " + round.tried.joined(separator: "; "))))
         }
         let server = round.servers[round.server]
         let asked = configuration.randomizeCase ? round.name.withRandomCase() : round.name
