@@ -10,7 +10,8 @@
 #   Benchmarks/dnr/run.sh            (as root; N, INFLIGHT, HITS and ROUNDS may be set)
 #
 # It prints the server's own ceiling (dnsperf), queries/s with nothing cached (distinct
-# names) for each contender, a cache hit's cost beside a getaddrinfo of an /etc/hosts name,
+# names) for each contender (with dnr_floor.c, the least any resolver pays under SPEC §6's
+# socket-of-its-own rule), a cache hit's cost beside a getaddrinfo of an /etc/hosts name,
 # and, with CALLGRIND=1, callgrind's instructions per query and per hit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,7 @@ swift build -c release --product dnrbench >/dev/null
 bench=.build/release/dnrbench
 cc -O2 -Wall -o .build/dnr_getaddrinfo c/dnr_getaddrinfo.c -lpthread
 cc -O2 -Wall -o .build/dnr_cares c/dnr_cares.c -lcares
+cc -O2 -Wall -o .build/dnr_floor c/dnr_floor.c
 
 work=$(mktemp -d)
 server=
@@ -76,6 +78,7 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "# round $round: nothing cached, $N distinct names, $INFLIGHT outstanding"
     echo "dnr       $(client $bench miss $ADDR "$N" "$INFLIGHT")"
     echo "c-ares    $(client .build/dnr_cares $ADDR "$N" "$INFLIGHT")"
+    echo "floor     $(client .build/dnr_floor $ADDR "$N" "$INFLIGHT")"
     echo "getaddrinfo $(inns "$work/nsswitch.dns" taskset -c "$CLIENT_CPU" .build/dnr_getaddrinfo miss "$N" "$INFLIGHT")"
     echo "# round $round: a cached name (DNR) and an /etc/hosts name (getaddrinfo), $HITS calls"
     echo "dnr       $(client $bench hit $ADDR "$HITS")"
@@ -93,6 +96,8 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
     echo "dnr nothing cached: $(( (b - a) / 2000 )) instructions per query"
     a=$(count .build/dnr_cares $ADDR 2000 "$INFLIGHT"); b=$(count .build/dnr_cares $ADDR 4000 "$INFLIGHT")
     echo "c-ares nothing cached: $(( (b - a) / 2000 )) instructions per query"
+    a=$(count .build/dnr_floor $ADDR 2000 "$INFLIGHT"); b=$(count .build/dnr_floor $ADDR 4000 "$INFLIGHT")
+    echo "floor (a socket per query, in C): $(( (b - a) / 2000 )) instructions per query"
     a=$( (inns "$work/nsswitch.files" valgrind --tool=callgrind --callgrind-out-file=/dev/null .build/dnr_getaddrinfo hit 10000 bench-host 2>&1 || true) | sed -n 's/.*Collected : //p')
     b=$( (inns "$work/nsswitch.files" valgrind --tool=callgrind --callgrind-out-file=/dev/null .build/dnr_getaddrinfo hit 20000 bench-host 2>&1 || true) | sed -n 's/.*Collected : //p')
     echo "getaddrinfo of an /etc/hosts name: $(( (b - a) / 10000 )) instructions per call"

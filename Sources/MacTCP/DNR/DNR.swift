@@ -4,8 +4,10 @@
 // DNR: MacTCP's name resolver (`AddressXlation`) as a DNS stub resolver of its own, not a
 // wrapper of `getaddrinfo`. The public calls (this file, `DNRResult`, `DNRQuery`,
 // `DNRCacheEntry`, `DNRRecord`) stand on the engine (`Resolver`: special names, hosts tables,
-// the cache, the servers), which stands on the wire (`DNSExchange`, `DNSMessage`). It calls
-// the kernel only through `System/` and starts its threads through `Events/LibraryThread`.
+// the cache, the servers), which stands on the wire (`DNSExchange`, `DNSUDPExchange`,
+// `DNSMessage`). It calls the kernel only through `System/`, waits for answers on the reactor
+// (`Reactor/`) and runs what may block (completions, questions over TCP) on the delivery
+// threads of `Events/`.
 
 import Synchronization
 

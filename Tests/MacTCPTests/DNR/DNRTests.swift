@@ -150,6 +150,45 @@ struct DNRTests {
         #expect(throws: MacTCPError.notOpenErr) { try dnr.query("one.test", type: .a) }
     }
 
+    @Test("300 queries in flight at once: every question reaches the server at once (none waits for a thread), each then ends by its timeout")
+    func manyInFlight() throws {
+        let count = 300
+        let silent = try UDPStream(receiveBufferSize: 4 << 20)
+        defer { silent.release() }
+        let dnr = resolver(["127.0.0.1:\(silent.port)"], timeout: .seconds(2))
+        let start = Clock.now
+        let results = try (0..<count).map { try dnr.strToAddr("n\($0).many.test.") }
+        var asked = Set<String>()
+        while asked.count < count, let datagram = try? silent.read(timeout: .milliseconds(1000)) {
+            asked.insert(try DNSMessage(decoding: datagram.data).questions.first?.name.description ?? "?")
+        }
+        // A thread per question in flight (16 of them, as once) would have let 16 through.
+        #expect(asked.count == count, "\(asked.count) of \(count) questions reached the server")
+        #expect(Clock.now - start < 1.5)
+        #expect(results.allSatisfy { !$0.isDone })
+        try waitUntil(timeout: 5, "every query's timeout") { results.allSatisfy(\.isDone) }
+        #expect(results.allSatisfy { $0.rtnCode == MacTCPError.noAnsErr.code })
+        #expect(Clock.now - start >= 1.9)
+    }
+
+    @Test("a completion that blocks delays no other query: onDone runs off the thread that reads the answers")
+    func slowCompletion() throws {
+        let server = try TestDNSServer(Self.records())
+        let dnr = resolver(["127.0.0.1:\(server.port)"])
+        let first = try dnr.strToAddr("one.test.")
+        let entered = DispatchSemaphore(value: 0)
+        first.onDone { _ in
+            entered.signal()
+            usleep(1_500_000)
+        }
+        #expect(entered.wait(timeout: .now() + 5) == .success)
+        let start = Clock.now
+        let second = try dnr.strToAddr("six.test.")
+        try second.wait()
+        #expect(second.addresses == [0x0A00_0006])
+        #expect(Clock.now - start < 0.7, "the second answer waited for the first completion")
+    }
+
     @Test("a cancelled await leaves the query and the other waiters running; onDone runs once, on a library thread, or at once when done")
     func asyncAndCompletion() async throws {
         let server = try TestDNSServer(Self.records())
