@@ -155,20 +155,20 @@ struct DNRTests {
         let count = 300
         let silent = try UDPStream(receiveBufferSize: 4 << 20)
         defer { silent.release() }
-        let dnr = resolver(["127.0.0.1:\(silent.port)"], timeout: .seconds(2))
+        let dnr = resolver(["127.0.0.1:\(silent.port)"], timeout: .seconds(3))
         let start = Clock.now
         let results = try (0..<count).map { try dnr.strToAddr("n\($0).many.test.") }
         var asked = Set<String>()
         while asked.count < count, let datagram = try? silent.read(timeout: .milliseconds(1000)) {
             asked.insert(try DNSMessage(decoding: datagram.data).questions.first?.name.description ?? "?")
         }
-        // A thread per question in flight (16 of them, as once) would have let 16 through.
+        // Every question asked before the first timeout: with a thread per question in flight
+        // (16 of them, as once) only 16 would have been.
         #expect(asked.count == count, "\(asked.count) of \(count) questions reached the server")
-        #expect(Clock.now - start < 1.5)
         #expect(results.allSatisfy { !$0.isDone })
-        try waitUntil(timeout: 5, "every query's timeout") { results.allSatisfy(\.isDone) }
+        try waitUntil(timeout: 8, "every query's timeout") { results.allSatisfy(\.isDone) }
         #expect(results.allSatisfy { $0.rtnCode == MacTCPError.noAnsErr.code })
-        #expect(Clock.now - start >= 1.9)
+        #expect(Clock.now - start >= 2.9)
     }
 
     @Test("a completion that blocks delays no other query: onDone runs off the thread that reads the answers")
