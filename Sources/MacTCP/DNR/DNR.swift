@@ -40,15 +40,10 @@ public final class DNR: Sendable {
     /// How often the system's files are looked at for changes.
     static let reloadInterval: UInt64 = 5_000_000_000
 
-    private struct FlightKey: Hashable {
-        let name: String
-        let type: UInt16
-    }
-
     private struct State {
         var isOpen = true
         var resolver: Resolver
-        var flights: [FlightKey: DNRFlight] = [:]
+        var flights: [Resolver.Question: DNRFlight] = [:]
         /// The system files read again when they change (nil with a Hosts file).
         var files: DNRSystemFiles?
         var versions: [[Int64]?] = []
@@ -248,10 +243,12 @@ public final class DNR: Sendable {
     /// threads, never on the reactor's.
     private func flight(_ name: String, type: DNSRecordType, operation: String) throws(MacTCPError) -> DNRFlight {
         let resolver = try currentResolver(operation)
-        if let settled = try resolver.settled(name, type: type, operation: operation) {
-            return DNRFlight(settled)
+        let pending: Resolver.Pending
+        switch try resolver.start(name, type: type, operation: operation) {
+        case .settled(let outcome): return DNRFlight(outcome)
+        case .pending(let question): pending = question
         }
-        let key = FlightKey(name: name.lowercased(), type: type.rawValue)
+        let key = pending.question
         let (flight, isNew) = try state.withLock { state throws(MacTCPError) -> (DNRFlight, Bool) in
             guard state.isOpen else { throw Self.notOpen(operation) }
             if let flying = state.flights[key] { return (flying, false) }
@@ -260,16 +257,11 @@ public final class DNR: Sendable {
             return (flight, true)
         }
         guard isNew else { return flight }
-        let land: @Sendable (DNRFlight.Outcome) -> Void = { [self] outcome in
+        resolver.finish(pending) { [self] outcome in
             state.withLock { state in
                 if state.flights[key] === flight { state.flights[key] = nil }
             }
             flight.complete(outcome) { handlers in DeliveryPool.shared.run(handlers) }
-        }
-        do {
-            try resolver.resolve(name, type: type, operation: operation, done: land)
-        } catch {
-            land(.failure(error))
         }
         return flight
     }

@@ -77,40 +77,72 @@ final class Resolver: Sendable {
         return outcome.wait()
     }
 
-    /// The answer when no packet is needed (a special name, the hosts tables, the cache), or
-    /// nil when a server must be asked (MacTCP's `cacheFault`: the answer comes later).
-    func settled(_ text: String, type: DNSRecordType, operation: String) throws(MacTCPError) -> Result<Outcome, MacTCPError>? {
+    /// How far a question got without a packet: settled (a special name, the hosts tables,
+    /// the cache), or pending at the first question for a server (MacTCP's `cacheFault`: the
+    /// answer comes later, through ``finish(_:done:)``).
+    enum Progress {
+        case settled(Result<Outcome, MacTCPError>)
+        case pending(Pending)
+    }
+
+    /// A question stopped where a server must answer.
+    struct Pending: Sendable {
+        fileprivate let walk: Walk
+        fileprivate let name: DNSName
+        fileprivate let key: DNRCache.Key
+        /// The question as identical questions share it: the name (without regard to case),
+        /// whether it was absolute, and the type.
+        var question: Question { Question(name: walk.name.canonical, absolute: walk.absolute, type: walk.type.rawValue) }
+    }
+
+    struct Question: Hashable, Sendable {
+        let name: DNSName
+        let absolute: Bool
+        let type: UInt16
+    }
+
+    /// Takes the question as far as it goes without a packet. Throws only `nameSyntaxErr`.
+    func start(_ text: String, type: DNSRecordType, operation: String) throws(MacTCPError) -> Progress {
         switch try begin(text, type: type, operation: operation) {
         case .settled(let outcome):
-            return outcome
+            return .settled(outcome)
         case .walk(var walk):
-            guard case .done(let outcome) = advance(&walk) else { return nil }
-            return outcome
+            switch advance(&walk) {
+            case .done(let outcome): return .settled(outcome)
+            case .ask(let name, let key): return .pending(Pending(walk: walk, name: name, key: key))
+            }
         }
     }
 
-    /// Answers `text`'s `type` records and calls `done` once with the outcome: before
-    /// returning when no packet is needed, otherwise on the thread that brings the last
-    /// answer (the reactor's, for UDP). Throws only `nameSyntaxErr`.
+    /// Asks the servers what `pending` stopped at, walks on, and calls `done` once with the
+    /// outcome: on the thread that brings the last answer (the reactor's, for UDP), or before
+    /// returning when nothing can be sent.
+    func finish(_ pending: Pending, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void) {
+        ask(pending.walk, pending.name, pending.key, done: done)
+    }
+
+    /// Answers `text`'s `type` records and calls `done` once with the outcome (before
+    /// returning when no packet is needed). Throws only `nameSyntaxErr`.
     func resolve(
         _ text: String, type: DNSRecordType, operation: String, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void
     ) throws(MacTCPError) {
-        switch try begin(text, type: type, operation: operation) {
+        switch try start(text, type: type, operation: operation) {
         case .settled(let outcome): done(outcome)
-        case .walk(let walk): run(walk, done: done)
+        case .pending(let pending): finish(pending, done: done)
         }
     }
 
     /// One question's way through its candidates (the search list) and, for each, the
     /// sources in `order`. Everything but a server's answer is decided here; where one is
     /// needed the walk stops (``Next/ask(_:_:)``) and goes on from there with the answer.
-    private struct Walk: Sendable {
+    fileprivate struct Walk: Sendable {
         enum Next {
             case done(Result<Outcome, MacTCPError>)
             case ask(DNSName, DNRCache.Key)
         }
 
         let name: DNSName
+        let absolute: Bool
         let type: DNSRecordType
         let operation: String
         let candidates: [DNSName]
@@ -148,7 +180,7 @@ final class Resolver: Sendable {
             return .settled(.failure(Self.noSuchName(text, operation, why: "names under .onion are not resolved by DNS (RFC 7686)")))
         case nil:
             let candidates = DNRNames.candidates(name, absolute: absolute, configuration: configuration)
-            return .walk(Walk(name: name, type: type, operation: operation, candidates: candidates))
+            return .walk(Walk(name: name, absolute: absolute, type: type, operation: operation, candidates: candidates))
         }
     }
 
@@ -202,18 +234,19 @@ final class Resolver: Sendable {
         return .done(.failure(error.with(operation: walk.operation, detail: walk.failures.joined(separator: "; "))))
     }
 
-    /// Walks to the outcome, asking the servers wherever the walk needs them.
-    private func run(
-        _ walk: Walk, answered: Result<Outcome, MacTCPError>? = nil, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void
+    /// Asks the servers for `name` (the walk's current candidate), then walks on to the
+    /// outcome, asking again wherever the walk needs them.
+    private func ask(
+        _ walk: Walk, _ name: DNSName, _ key: DNRCache.Key, done: @escaping @Sendable (Result<Outcome, MacTCPError>) -> Void
     ) {
-        var walk = walk
-        switch advance(&walk, answered: answered) {
-        case .done(let outcome):
-            done(outcome)
-        case .ask(let name, let key):
-            let round = Round(
-                name: name, type: walk.type, key: key, operation: walk.operation, servers: servers(for: name), edns: configuration.edns)
-            ask(round) { [self, walk] outcome in run(walk, answered: outcome, done: done) }
+        let round = Round(
+            name: name, type: walk.type, key: key, operation: walk.operation, servers: servers(for: name), edns: configuration.edns)
+        ask(round) { [self] answered in
+            var walk = walk
+            switch advance(&walk, answered: answered) {
+            case .done(let outcome): done(outcome)
+            case .ask(let name, let key): ask(walk, name, key, done: done)
+            }
         }
     }
 
