@@ -14,9 +14,15 @@ import Synchronization
 /// This process routes 10.213.0.0/16 and 10.214.0.0/16 to the router, which sends host
 /// unreachable for 10.213.9.0/24, administratively prohibited for 10.213.8.0/24 and net
 /// unreachable for everything outside 10.213.0.0/16; it silently drops what goes to
-/// 10.213.7.0/24. The first link has IPv6 too: this process fd00:213:1::1, the router
-/// fd00:213:1::fe; no other host answers on it (fd00:213:1::99 is never found). Nothing leaves these namespaces and the veth pair; they are deleted when the
-/// lab is torn down.
+/// 10.213.7.0/24. Both links have IPv6 too: this process fd00:213:1::1, the router
+/// fd00:213:1::fe and fd00:213:2::fe, the server fd00:213:2::1; no other host answers on the
+/// first link (fd00:213:1::99 is never found). This process routes fd00:213:2::/64,
+/// fd00:213:8::/64, fd00:213:9::/64 and fd00:214::/64 to the router (each route is checked to
+/// go to the lab before a test runs), which sends no route (ICMPv6 unreachable, code 0) for
+/// fd00:213:9::/64 and for everything outside fd00:213::/48, administratively prohibited
+/// (code 1) for fd00:213:8::/64, and packet too big for what does not fit the server's link,
+/// whose MTU is 1,280 (IPv6's least) on the router's side. Nothing leaves these namespaces
+/// and the veth pair; they are deleted when the lab is torn down.
 ///
 /// The library is never run on a thread that has entered a namespace: Dispatch starts its
 /// worker threads from the thread that queues work, and a worker started there would stay in
@@ -31,6 +37,7 @@ final class NetworkLab: Sendable {
     static let clientAddress: UInt32 = 0x0AD5_0101
     static let serverAddress: UInt32 = 0x0AD5_0201
     static let routerAddress6 = IPAddress("fd00:213:1::fe")!
+    static let serverAddress6 = IPAddress("fd00:213:2::1")!
     private static let gate = DispatchSemaphore(value: 1)
     private let isUp = Mutex(true)
 
@@ -72,6 +79,22 @@ final class NetworkLab: Sendable {
                 ip -n \(router) route add 10.213.0.0/16 via 10.213.1.1
                 ip addr add fd00:213:1::1/64 dev \(interface) nodad
                 ip -n \(router) addr add fd00:213:1::fe/64 dev rc nodad
+                ip -n \(router) addr add fd00:213:2::fe/64 dev rs nodad
+                ip -n \(server) addr add fd00:213:2::1/64 dev s0 nodad
+                ip -n \(router) link set rs mtu 1280
+                ip netns exec \(router) sysctl -qw net.ipv6.conf.all.forwarding=1
+                ip netns exec \(router) sysctl -qw net.ipv6.icmp.ratelimit=0
+                ip -n \(router) route add unreachable fd00:213:9::/64
+                ip -n \(router) route add prohibit fd00:213:8::/64
+                ip -n \(server) route add default via fd00:213:2::fe
+                for net in fd00:213:2 fd00:213:8 fd00:213:9 fd00:214:0; do
+                    ip route add $net::/64 via fd00:213:1::fe dev \(interface)
+                done
+                # Nothing of the lab's may leave by another interface: each destination's route
+                # is checked (a /48 here is passed over for the default route on some kernels).
+                for address in 10.213.2.1 10.213.9.5 10.214.0.5 fd00:213:2::1 fd00:213:9::5 fd00:214::5; do
+                    ip route get $address | grep -q "dev \(interface)" || { echo "$address is not routed to the lab"; exit 1; }
+                done
                 """)
         } catch {
             tearDown()

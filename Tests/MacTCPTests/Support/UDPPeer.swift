@@ -17,6 +17,20 @@ final class UDPPeer: Sendable {
         if bound < 0 { throw PeerError(description: "bind: \(String(cString: strerror(errno)))") }
     }
 
+    /// A plain IPv6 UDP socket bound to `address` and `port` (in the namespace of the thread
+    /// that makes it).
+    init(ipv6 address: String, port: UInt16) throws {
+        fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        var local = sockaddr_in6()
+        local.sin6_family = sa_family_t(AF_INET6)
+        local.sin6_port = port.bigEndian
+        guard inet_pton(AF_INET6, address, &local.sin6_addr) == 1 else { throw PeerError(description: "not IPv6: \(address)") }
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+        }
+        if bound < 0 { throw PeerError(description: "bind: \(String(cString: strerror(errno)))") }
+    }
+
     deinit {
         Glibc.close(fd)
     }
@@ -52,15 +66,15 @@ final class UDPPeer: Sendable {
         var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         guard poll(&entry, 1, Int32(timeout * 1000)) == 1 else { throw PeerError(description: "UDP receive timed out") }
         var buffer = [UInt8](repeating: 0, count: 65536)
-        var address = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        var address = sockaddr_in6()  // room for either family; the port is at the same place
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
         let n = buffer.withUnsafeMutableBytes { raw in
             withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, raw.baseAddress, raw.count, 0, $0, &length) }
             }
         }
         if n < 0 { throw PeerError(description: "recvfrom: \(String(cString: strerror(errno)))") }
-        return (Array(buffer[0..<n]), UInt16(bigEndian: address.sin_port))
+        return (Array(buffer[0..<n]), UInt16(bigEndian: address.sin6_port))
     }
 
     private static func address(_ host: UInt32, _ port: UInt16) -> sockaddr_in {
