@@ -3,6 +3,7 @@
 
 import Glibc
 import MacTCP
+import Testing
 
 /// Plain IPv6 sockets for the tests: listening on or connecting to an address given as text
 /// (`::1`, `fd00:213:2::1`), with the same deadlines as the IPv4 ones.
@@ -68,4 +69,20 @@ extension Peer {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
         }
     }
+}
+
+/// The family a parameterised suite runs over, on each family's loopback: the same behaviour
+/// test against an IPv4 peer and an IPv6 one.
+enum LoopbackFamily: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case ipv4, ipv6
+
+    /// `127.0.0.1` or `::1`.
+    var address: IPAddress { self == .ipv4 ? .v4(IPv4.loopback) : .v6(.loopback) }
+
+    /// A plain listening socket of this family on its loopback.
+    func listener(port: UInt16 = 0) throws -> Peer {
+        self == .ipv4 ? try Peer.listener(port: port) : try Peer.listener6(port: port)
+    }
+
+    var testDescription: String { self == .ipv4 ? "IPv4" : "IPv6" }
 }

@@ -133,6 +133,42 @@ struct IPv6Tests {
         #expect(elapsed < .milliseconds(200), "\(elapsed)")
     }
 
+    @Test("a name from an /etc/hosts of the test's own with an AAAA and an A: IPv6 first; with ::1 refused, IPv4 at once")
+    func openByHostsFileName() throws {
+        let base = NSTemporaryDirectory() + "/mactcp-hosts6-\(getpid())"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let files = DNRSystemFiles(resolvConf: base + "/resolv.conf", hosts: base + "/hosts", nsswitch: base + "/nsswitch.conf")
+        try "options attempts:1 timeout:1\n".write(toFile: files.resolvConf, atomically: true, encoding: .utf8)
+        try "127.0.0.1 both.hosts.test\n::1 both.hosts.test six.hosts.test\n".write(toFile: files.hosts, atomically: true, encoding: .utf8)
+        try "hosts: files\n".write(toFile: files.nsswitch, atomically: true, encoding: .utf8)
+        let resolver = DNR(files: files, environment: [:], configuration: nil)
+        let six = try Peer.listener6()
+        let stream = try TCPStream()
+        defer { stream.release() }
+        try stream.activeOpen(host: "both.hosts.test", remotePort: six.localPort, timeout: .seconds(5), resolver: resolver)
+        _ = try six.accept()
+        #expect(stream.remoteAddress == .v6(.loopback))
+        try stream.abort()
+        let four = try Peer.listener()
+        let start = ContinuousClock.now
+        try stream.activeOpen(host: "both.hosts.test", remotePort: four.localPort, timeout: .seconds(5), resolver: resolver)
+        _ = try four.accept()
+        #expect(stream.remoteAddress == .v4(IPv4.loopback))
+        #expect(ContinuousClock.now - start < .milliseconds(200))
+        try stream.abort()
+        // A name with only an AAAA, and nothing listening there: openFailed names [::1]:port.
+        let refused = try Peer.listener6()
+        let port = refused.localPort
+        refused.close()
+        do {
+            try stream.activeOpen(host: "six.hosts.test", remotePort: port, timeout: .seconds(5), resolver: resolver)
+            Issue.record("an open to a closed port succeeded")
+        } catch let error as MacTCPError {
+            #expect(error == .openFailed && (error.detail ?? "").contains("[::1]:\(port)"), "\(error)")
+        }
+    }
+
     @Test("localhost with servers on both: IPv6 is tried first and wins; the async form too")
     func localhostPrefersIPv6() async throws {
         try await withTaskExecutorPreference(TestExecutor.shared) {

@@ -5,24 +5,27 @@ import MacTCP
 import Testing
 
 /// The ULP timer, on a peer that keeps its window closed (loopback cannot lose packets; a
-/// closed window keeps data unacknowledged just the same).
+/// closed window keeps data unacknowledged just the same), over IPv4 and IPv6.
 @Suite("ULP timeout", .timeLimit(.minutes(1)))
 struct ULPTimeoutTests {
-    private func stalledPair(_ options: TCPOpenOptions, log: EventLog) throws -> (TCPStream, Peer, Background<Void>) {
-        let listener = try Peer.listener()
+    private func stalledPair(_ options: TCPOpenOptions, log: EventLog, _ family: LoopbackFamily) throws -> (
+        TCPStream, Peer, Background<Void>
+    ) {
+        let listener = try family.listener()
         listener.setReceiveBuffer(4096)
         let stream = try TCPStream()
         log.attach(to: stream)
-        try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5, options: options)
+        try stream.activeOpen(address: family.address, remotePort: listener.localPort, timeout: .seconds(5), options: options)
         let peer = try listener.accept()
         let sending = Background { try stream.send([UInt8](repeating: 4, count: 20_000_000)) }
         return (stream, peer, sending)
     }
 
-    @Test("report action: .ulpTimeout each period while data stays unacknowledged; nothing is aborted")
-    func report() throws {
+    @Test("report action: .ulpTimeout each period while data stays unacknowledged; nothing is aborted", arguments: LoopbackFamily.allCases)
+    func report(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let (stream, peer, sending) = try stalledPair(TCPOpenOptions(ulpTimeout: .milliseconds(500), ulpAction: .report), log: log)
+        let (stream, peer, sending) = try stalledPair(
+            TCPOpenOptions(ulpTimeout: .milliseconds(500), ulpAction: .report), log: log, family)
         let start = Clock.now
         try log.wait(for: .ulpTimeout, count: 1, timeout: 10)
         let first = Clock.now
@@ -44,10 +47,12 @@ struct ULPTimeoutTests {
         #expect(log.count(.terminate) == 0)
     }
 
-    @Test("abort action: the connection ends with .terminate(ulpTimeout); the blocked send gets connectionTerminated")
-    func abort() throws {
+    @Test(
+        "abort action: the connection ends with .terminate(ulpTimeout); the blocked send gets connectionTerminated",
+        arguments: LoopbackFamily.allCases)
+    func abort(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let (stream, peer, sending) = try stalledPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .abort), log: log)
+        let (stream, peer, sending) = try stalledPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .abort), log: log, family)
         _ = peer
         let start = Clock.now
         try log.wait(for: .terminate, timeout: 15)
@@ -59,17 +64,19 @@ struct ULPTimeoutTests {
     }
 
     /// A peer whose window is closed: it reads nothing, with the smallest receive buffer.
-    private func closedWindowPair(_ options: TCPOpenOptions) throws -> (TCPStream, Peer) {
-        let listener = try Peer.listener()
+    private func closedWindowPair(_ options: TCPOpenOptions, _ family: LoopbackFamily) throws -> (TCPStream, Peer) {
+        let listener = try family.listener()
         listener.setReceiveBuffer(1)
         let stream = try TCPStream()
-        try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: 5, options: options)
+        try stream.activeOpen(address: family.address, remotePort: listener.localPort, timeout: .seconds(5), options: options)
         return (stream, try listener.accept())
     }
 
-    @Test("waitForAck is bounded by the ULP timeout: commandTimeout when nothing more is acknowledged, the data stays sent")
-    func waitForAckBound() throws {
-        let (stream, peer) = try closedWindowPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .report))
+    @Test(
+        "waitForAck is bounded by the ULP timeout: commandTimeout when nothing more is acknowledged, the data stays sent",
+        arguments: LoopbackFamily.allCases)
+    func waitForAckBound(_ family: LoopbackFamily) throws {
+        let (stream, peer) = try closedWindowPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .report), family)
         let data = [UInt8](repeating: 7, count: 12_000)
         let start = Clock.now
         let sending = Background { try stream.send(data, waitForAck: true) }
@@ -82,10 +89,10 @@ struct ULPTimeoutTests {
         #expect(try peer.receive(exactly: data.count, timeout: 10) == data)
     }
 
-    @Test("the async waitForAck send has the same bound")
-    func asyncWaitForAckBound() async throws {
+    @Test("the async waitForAck send has the same bound", arguments: LoopbackFamily.allCases)
+    func asyncWaitForAckBound(_ family: LoopbackFamily) async throws {
         try await withTaskExecutorPreference(TestExecutor.shared) {
-            let (stream, peer) = try closedWindowPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .report))
+            let (stream, peer) = try closedWindowPair(TCPOpenOptions(ulpTimeout: .seconds(1), ulpAction: .report), family)
             let data = [UInt8](repeating: 8, count: 12_000)
             let start = Clock.now
             await #expect(throws: MacTCPError.commandTimeout) { try await stream.send(data, waitForAck: true) }
