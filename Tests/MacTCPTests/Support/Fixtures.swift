@@ -12,22 +12,27 @@ struct Pair {
     let peer: Peer
 }
 
-/// A MacTCP stream that actively opened a connection to a plain listening socket.
-func activePair(events: EventLog? = nil, options: TCPOpenOptions = .init(), receiveBufferSize: Int? = nil) throws -> Pair {
-    let listener = try Peer.listener()
+/// A MacTCP stream that actively opened a connection to a plain listening socket (on the
+/// loopback of `family`).
+func activePair(
+    family: LoopbackFamily = .ipv4, events: EventLog? = nil, options: TCPOpenOptions = .init(), receiveBufferSize: Int? = nil
+) throws -> Pair {
+    let listener = try family.listener()
     let stream = try TCPStream(receiveBufferSize: receiveBufferSize)
     events?.attach(to: stream)
-    try stream.activeOpen(host: IPv4.loopback, remotePort: listener.localPort, timeout: .seconds(5), options: options)
+    try stream.activeOpen(address: family.address, remotePort: listener.localPort, timeout: .seconds(5), options: options)
     let peer = try listener.accept()
     return Pair(stream: stream, peer: peer)
 }
 
-/// A MacTCP stream that passively opened and took a plain socket's connection.
-func passivePair(events: EventLog? = nil, options: TCPOpenOptions = .init()) throws -> Pair {
+/// A MacTCP stream that passively opened and took a plain socket's connection (from the
+/// loopback of `family`).
+func passivePair(family: LoopbackFamily = .ipv4, events: EventLog? = nil, options: TCPOpenOptions = .init()) throws -> Pair {
     let stream = try TCPStream()
     events?.attach(to: stream)
     try stream.passiveOpen(port: 0, timeout: .seconds(5), options: options)
-    let peer = try Peer.connect(port: stream.getSockName().port)
+    let port = stream.getSockName().port
+    let peer = family == .ipv4 ? try Peer.connect(port: port) : try Peer.connect6(port: port)
     try stream.wait()
     return Pair(stream: stream, peer: peer)
 }

@@ -7,10 +7,10 @@ import Testing
 
 @Suite("Close, abort and release", .timeLimit(.minutes(1)))
 struct CloseAbortTests {
-    @Test("close is a half-close: it returns once our FIN is acknowledged and receiving goes on")
-    func halfCloseThenReceive() throws {
+    @Test("close is a half-close: it returns once our FIN is acknowledged and receiving goes on", arguments: LoopbackFamily.allCases)
+    func halfCloseThenReceive(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         try pair.stream.send("request")
         try pair.stream.close()
         #expect(try pair.stream.status().state == .finWait2)
@@ -32,10 +32,10 @@ struct CloseAbortTests {
         #expect(try pair.stream.status().state == .closed)
     }
 
-    @Test("the peer closes first, then we close: .closing then .terminate(ulpClose), each once")
-    func peerClosesFirst() throws {
+    @Test("the peer closes first, then we close: .closing then .terminate(ulpClose), each once", arguments: LoopbackFamily.allCases)
+    func peerClosesFirst(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try passivePair(events: log)
+        let pair = try passivePair(family: family, events: log)
         pair.peer.shutdownWrite()
         expectMacTCPError(.connectionClosing) { _ = try pair.stream.receive(timeout: 5) }
         #expect(try pair.stream.status().state == .closeWait)
@@ -88,10 +88,10 @@ struct CloseAbortTests {
         }
     }
 
-    @Test("abort resets the connection, delivers .terminate(ulpAbort) and leaves the stream reusable")
-    func abortThenReuse() throws {
+    @Test("abort resets the connection, delivers .terminate(ulpAbort) and leaves the stream reusable", arguments: LoopbackFamily.allCases)
+    func abortThenReuse(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         try pair.stream.abort()
         do {
             let got = try pair.peer.receive()
@@ -143,10 +143,10 @@ struct CloseAbortTests {
         #expect(Clock.now - start < 2)
     }
 
-    @Test("release aborts, wakes blocked calls, and every later call is invalidStreamPtr")
-    func release() throws {
+    @Test("release aborts, wakes blocked calls, and every later call is invalidStreamPtr", arguments: LoopbackFamily.allCases)
+    func release(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         let stream = pair.stream
         let receiving = Background { try stream.receive(timeout: 10) }
         usleep(100_000)

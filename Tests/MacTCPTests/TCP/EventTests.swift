@@ -8,10 +8,10 @@ import Testing
 
 @Suite("ASR events", .timeLimit(.minutes(1)))
 struct EventTests {
-    @Test(".dataArrival comes once, and not again until a receive has returned")
-    func dataArrivalOnce() throws {
+    @Test(".dataArrival comes once, and not again until a receive has returned", arguments: LoopbackFamily.allCases)
+    func dataArrivalOnce(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         try pair.peer.send("one")
         try log.wait(for: .dataArrival)
         try pair.peer.send("two")
@@ -25,10 +25,10 @@ struct EventTests {
         #expect(log.count(.dataArrival) == 2)
     }
 
-    @Test("no .dataArrival while a receive is in progress; a timed-out receive re-arms it")
-    func noDataArrivalDuringReceive() throws {
+    @Test("no .dataArrival while a receive is in progress; a timed-out receive re-arms it", arguments: LoopbackFamily.allCases)
+    func noDataArrivalDuringReceive(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         let stream = pair.stream
         let pending = Background { try stream.receive(timeout: 5) }
         usleep(100_000)
@@ -41,10 +41,10 @@ struct EventTests {
         try log.wait(for: .dataArrival)
     }
 
-    @Test("events run off the caller's thread, one at a time, in order: data, closing, terminate")
-    func deliveryRules() throws {
+    @Test("events run off the caller's thread, one at a time, in order: data, closing, terminate", arguments: LoopbackFamily.allCases)
+    func deliveryRules(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try passivePair(events: log)
+        let pair = try passivePair(family: family, events: log)
         let caller = UInt(bitPattern: Int(pthread_self()))
         try pair.peer.send("data")
         try log.wait(for: .dataArrival)
@@ -60,12 +60,14 @@ struct EventTests {
         #expect(log.details(.terminate) == [TCPTerminationReason.ulpClose.rawValue])
     }
 
-    @Test("exactly one .terminate when the peer resets right after our close while a receive is blocked (100 races)")
-    func oneTerminateAfterRacingReset() throws {
+    @Test(
+        "exactly one .terminate when the peer resets right after our close while a receive is blocked (100 races)",
+        arguments: LoopbackFamily.allCases)
+    func oneTerminateAfterRacingReset(_ family: LoopbackFamily) throws {
         var counts: [Int: Int] = [:]
         for _ in 0..<100 {
             let log = EventLog()
-            let pair = try activePair(events: log)
+            let pair = try activePair(family: family, events: log)
             let stream = pair.stream
             let receiving = Background { try stream.receive(timeout: 5) }
             usleep(2000)
@@ -80,10 +82,10 @@ struct EventTests {
         #expect(counts == [1: 100], "runs by number of .terminate events: \(counts)")
     }
 
-    @Test(".closing comes once also when the peer's FIN follows our close")
-    func closingAfterOurClose() throws {
+    @Test(".closing comes once also when the peer's FIN follows our close", arguments: LoopbackFamily.allCases)
+    func closingAfterOurClose(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         try pair.stream.close()
         try pair.peer.send("bye")
         pair.peer.shutdownWrite()

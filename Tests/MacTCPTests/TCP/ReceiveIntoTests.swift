@@ -17,9 +17,9 @@ struct ReceiveIntoTests {
         return TCPReceived(data: Array(buffer[..<result.count]), urgent: result.urgent, mark: result.mark)
     }
 
-    @Test("the buffer bounds each result, the rest comes next; the Double form is the same")
-    func bufferBoundsResult() throws {
-        let pair = try activePair()
+    @Test("the buffer bounds each result, the rest comes next; the Double form is the same", arguments: LoopbackFamily.allCases)
+    func bufferBoundsResult(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.peer.send("0123456789")
         try waitUntil("10 unread") { try pair.stream.status().amtUnreadData == 10 }
         #expect(try receive(pair.stream, size: 3) == TCPReceived(data: Array("012".utf8), urgent: false, mark: false))
@@ -31,9 +31,9 @@ struct ReceiveIntoTests {
         #expect(buffer[7...].allSatisfy { $0 == 0 })
     }
 
-    @Test("an empty buffer or a negative timeout is invalidLength; no data in time is commandTimeout")
-    func badArgumentsAndTimeout() throws {
-        let pair = try activePair()
+    @Test("an empty buffer or a negative timeout is invalidLength; no data in time is commandTimeout", arguments: LoopbackFamily.allCases)
+    func badArgumentsAndTimeout(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         expectMacTCPError(.invalidLength) {
             _ = try pair.stream.receive(into: UnsafeMutableRawBufferPointer(start: nil, count: 0), timeout: .seconds(1))
         }
@@ -49,9 +49,11 @@ struct ReceiveIntoTests {
         #expect(try receive(pair.stream, size: 8).data == [120])
     }
 
-    @Test("an urgent region comes apart from normal data, urgent on its first result and mark on its last, mixed with array receives")
-    func urgentRegions() throws {
-        let pair = try activePair()
+    @Test(
+        "an urgent region comes apart from normal data, urgent on its first result and mark on its last, mixed with array receives",
+        arguments: LoopbackFamily.allCases)
+    func urgentRegions(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.peer.send("abc")
         try pair.peer.sendUrgent(Array("0123456789".utf8))
         try pair.peer.send("after")
@@ -69,9 +71,9 @@ struct ReceiveIntoTests {
         #expect(try receive(pair.stream, size: 100) == TCPReceived(data: Array("n".utf8), urgent: false, mark: false))
     }
 
-    @Test("a megabyte read through a 4 KiB buffer arrives whole and in order")
-    func transfer() throws {
-        let pair = try activePair()
+    @Test("a megabyte read through a 4 KiB buffer arrives whole and in order", arguments: LoopbackFamily.allCases)
+    func transfer(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let size = 1 << 20
         let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 11) }
         let peer = pair.peer
@@ -96,19 +98,19 @@ struct ReceiveIntoTests {
     }
 
     @Test(
-        "the end of the stream is connectionClosing, a reset connectionTerminated, no connection connectionDoesntExist, a released stream invalidStreamPtr"
-    )
-    func errors() throws {
+        "the end of the stream is connectionClosing, a reset connectionTerminated, no connection connectionDoesntExist, a released stream invalidStreamPtr",
+        arguments: LoopbackFamily.allCases)
+    func errors(_ family: LoopbackFamily) throws {
         var buffer = [UInt8](repeating: 0, count: 16)
         try buffer.withUnsafeMutableBytes { bytes in
-            let closed = try activePair()
+            let closed = try activePair(family: family)
             try closed.peer.send("last")
             closed.peer.shutdownWrite()
             try waitUntil("4 unread bytes") { try closed.stream.status().amtUnreadData == 4 }
             #expect(try closed.stream.receive(into: bytes, timeout: .seconds(5)).count == 4)
             expectMacTCPError(.connectionClosing) { _ = try closed.stream.receive(into: bytes, timeout: .seconds(5)) }
 
-            let reset = try activePair()
+            let reset = try activePair(family: family)
             reset.peer.reset()
             expectMacTCPError(.connectionTerminated) { _ = try reset.stream.receive(into: bytes, timeout: .seconds(5)) }
 

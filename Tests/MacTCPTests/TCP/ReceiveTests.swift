@@ -7,9 +7,9 @@ import Testing
 
 @Suite("Receive: timeouts, end of stream, reset", .timeLimit(.minutes(1)))
 struct ReceiveTests {
-    @Test("no data within the timeout is commandTimeout, after the timeout and not long after")
-    func timeout() throws {
-        let pair = try activePair()
+    @Test("no data within the timeout is commandTimeout, after the timeout and not long after", arguments: LoopbackFamily.allCases)
+    func timeout(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let start = Clock.now
         expectMacTCPError(.commandTimeout) { _ = try pair.stream.receive(timeout: .milliseconds(200)) }
         let elapsed = Clock.now - start
@@ -21,9 +21,9 @@ struct ReceiveTests {
         #expect(try pair.stream.receive(timeout: 5).data == [120])
     }
 
-    @Test("a zero timeout waits without limit")
-    func zeroTimeoutWaits() throws {
-        let pair = try activePair()
+    @Test("a zero timeout waits without limit", arguments: LoopbackFamily.allCases)
+    func zeroTimeoutWaits(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let stream = pair.stream
         let pending = Background { try stream.receive(timeout: .zero) }
         usleep(300_000)
@@ -32,9 +32,9 @@ struct ReceiveTests {
         #expect(try pending.value().get().data == Array("late".utf8))
     }
 
-    @Test("maxLength bounds each result")
-    func maxLength() throws {
-        let pair = try activePair()
+    @Test("maxLength bounds each result", arguments: LoopbackFamily.allCases)
+    func maxLength(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.peer.send("0123456789")
         try pair.peer.waitUnread(0)
         try waitUntil("10 unread") { try pair.stream.status().amtUnreadData == 10 }
@@ -43,9 +43,11 @@ struct ReceiveTests {
         expectMacTCPError(.invalidLength) { _ = try pair.stream.receive(timeout: 5, maxLength: 0) }
     }
 
-    @Test("a receive returns everything ready up to maxLength, whatever the size of the read before; small results hold small arrays")
-    func resultsTakeWhatIsReady() throws {
-        let pair = try activePair()
+    @Test(
+        "a receive returns everything ready up to maxLength, whatever the size of the read before; small results hold small arrays",
+        arguments: LoopbackFamily.allCases)
+    func resultsTakeWhatIsReady(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         // A small result that follows a small one is made at its size (not maxLength's).
         let smallAfterSmall: Set<Int> = [10, 3, 7]
         for size in [10, 5000, 1, 3, 1024, 1025, 70000, 2, 7] {
@@ -65,9 +67,11 @@ struct ReceiveTests {
         }
     }
 
-    @Test("concurrent receives are served in turn: the first one waiting gets the first data, the next one the next")
-    func receivesTakeTurns() throws {
-        let pair = try activePair()
+    @Test(
+        "concurrent receives are served in turn: the first one waiting gets the first data, the next one the next",
+        arguments: LoopbackFamily.allCases)
+    func receivesTakeTurns(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let stream = pair.stream
         let first = Background { try stream.receive(timeout: 10).data }
         usleep(300_000)
@@ -81,9 +85,11 @@ struct ReceiveTests {
         #expect(try second.value().get() == Array("two".utf8))
     }
 
-    @Test("a receive waiting for its turn times out by its own deadline, and abort ends it with the one holding the turn")
-    func receiveTurnTimeoutAndAbort() throws {
-        let pair = try activePair()
+    @Test(
+        "a receive waiting for its turn times out by its own deadline, and abort ends it with the one holding the turn",
+        arguments: LoopbackFamily.allCases)
+    func receiveTurnTimeoutAndAbort(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let stream = pair.stream
         let holder = Background { try stream.receive(timeout: 20).data }
         usleep(300_000)
@@ -99,10 +105,10 @@ struct ReceiveTests {
         #expect(throws: MacTCPError.connectionTerminated) { try waiting.value().get() }
     }
 
-    @Test("after the peer closes and every byte is read: connectionClosing, every time")
-    func endOfStream() throws {
+    @Test("after the peer closes and every byte is read: connectionClosing, every time", arguments: LoopbackFamily.allCases)
+    func endOfStream(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         try pair.peer.send("last words")
         pair.peer.shutdownWrite()
         var data: [UInt8] = []
@@ -118,9 +124,11 @@ struct ReceiveTests {
         #expect(try pair.peer.receive(exactly: 5) == Array("reply".utf8))
     }
 
-    @Test("a reset right behind the peer's FIN: the receive at end of stream throws connectionTerminated, not connectionClosing")
-    func resetBehindFIN() throws {
-        let pair = try activePair()  // no ASR: the receive itself decides
+    @Test(
+        "a reset right behind the peer's FIN: the receive at end of stream throws connectionTerminated, not connectionClosing",
+        arguments: LoopbackFamily.allCases)
+    func resetBehindFIN(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)  // no ASR: the receive itself decides
         try pair.peer.send("last")
         pair.peer.shutdownWrite()
         usleep(50_000)
@@ -130,10 +138,12 @@ struct ReceiveTests {
         expectMacTCPError(.connectionTerminated) { _ = try pair.stream.receive(timeout: 5) }
     }
 
-    @Test("a reset behind unread data of every size around a small read's buffer: the data, then connectionTerminated")
-    func resetBehindData() throws {
+    @Test(
+        "a reset behind unread data of every size around a small read's buffer: the data, then connectionTerminated",
+        arguments: LoopbackFamily.allCases)
+    func resetBehindData(_ family: LoopbackFamily) throws {
         for size in [1023, 1024, 1025, 3000] {
-            let pair = try activePair()  // no ASR: the receive itself decides
+            let pair = try activePair(family: family)  // no ASR: the receive itself decides
             let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0) }
             try pair.peer.send(bytes)
             try waitUntil("\(size) unread") { try pair.stream.status().amtUnreadData == size }
@@ -153,10 +163,10 @@ struct ReceiveTests {
         }
     }
 
-    @Test("a remote reset: receive and send throw connectionTerminated, .terminate(remoteAbort) once")
-    func remoteReset() throws {
+    @Test("a remote reset: receive and send throw connectionTerminated, .terminate(remoteAbort) once", arguments: LoopbackFamily.allCases)
+    func remoteReset(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         let stream = pair.stream
         let pending = Background { try stream.receive(timeout: 5) }
         usleep(100_000)
@@ -199,10 +209,10 @@ struct ReceiveTests {
         print("reset mid-send: \(received.count) of \(total) bytes delivered intact before the reset")
     }
 
-    @Test("a reset while nobody is blocked is found by the reactor: .terminate(remoteAbort) once")
-    func remoteResetIdle() throws {
+    @Test("a reset while nobody is blocked is found by the reactor: .terminate(remoteAbort) once", arguments: LoopbackFamily.allCases)
+    func remoteResetIdle(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try passivePair(events: log)
+        let pair = try passivePair(family: family, events: log)
         pair.peer.reset()
         try log.wait(for: .terminate)
         log.settle()
@@ -210,9 +220,9 @@ struct ReceiveTests {
         expectMacTCPError(.connectionTerminated) { _ = try pair.stream.receive(timeout: 1) }
     }
 
-    @Test("negative, NaN and infinite Double timeouts are invalidLength")
-    func badDoubleTimeouts() throws {
-        let pair = try activePair()
+    @Test("negative, NaN and infinite Double timeouts are invalidLength", arguments: LoopbackFamily.allCases)
+    func badDoubleTimeouts(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         for bad in [-1.0, .nan, .infinity, -.infinity, 1e300] {
             expectMacTCPError(.invalidLength) { _ = try pair.stream.receive(timeout: bad) }
         }

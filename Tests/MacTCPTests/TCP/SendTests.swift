@@ -8,9 +8,9 @@ import Testing
 
 @Suite("Send: push, waitForAck, String", .timeLimit(.minutes(1)))
 struct SendTests {
-    @Test("push: false coalesces with the next send; the pushed send flushes everything at once")
-    func nonPushedSendsCoalesce() throws {
-        let pair = try activePair()
+    @Test("push: false coalesces with the next send; the pushed send flushes everything at once", arguments: LoopbackFamily.allCases)
+    func nonPushedSendsCoalesce(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         for index in 0..<5 {
             try pair.stream.send(Array(repeating: UInt8(48 + index), count: 10), push: false)
         }
@@ -23,9 +23,9 @@ struct SendTests {
         #expect(try pair.peer.receive(max: 1000).count == 60)
     }
 
-    @Test("push: false data still leaves on its own, within about 200 ms")
-    func nonPushedDataLeavesEventually() throws {
-        let pair = try activePair()
+    @Test("push: false data still leaves on its own, within about 200 ms", arguments: LoopbackFamily.allCases)
+    func nonPushedDataLeavesEventually(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let start = Clock.now
         try pair.stream.send("held", push: false)
         try pair.peer.waitUnread(4, timeout: 2)
@@ -34,18 +34,19 @@ struct SendTests {
         #expect(elapsed < 1.5)
     }
 
-    @Test("push: true sends at once")
-    func pushedDataLeavesAtOnce() throws {
-        let pair = try activePair()
+    @Test("push: true sends at once", arguments: LoopbackFamily.allCases)
+    func pushedDataLeavesAtOnce(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let start = Clock.now
         try pair.stream.send("now")
         try pair.peer.waitUnread(3, timeout: 2)
         #expect(Clock.now - start < 0.1)
     }
 
-    @Test("waitForAck returns when the peer has acknowledged every byte: nothing is left unacknowledged")
-    func waitForAckMeansAcknowledged() throws {
-        let pair = try activePair()
+    @Test(
+        "waitForAck returns when the peer has acknowledged every byte: nothing is left unacknowledged", arguments: LoopbackFamily.allCases)
+    func waitForAckMeansAcknowledged(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let data = [UInt8](repeating: 7, count: 3_000_000)
         let peer = pair.peer
         let reader = Background { try peer.receive(exactly: data.count, timeout: 20) }
@@ -55,9 +56,9 @@ struct SendTests {
         #expect(try reader.value(timeout: 20).get() == data)
     }
 
-    @Test("waitForAck is woken by the kernel's acknowledgement report, not by polling")
-    func waitForAckIsPrompt() throws {
-        let pair = try activePair()
+    @Test("waitForAck is woken by the kernel's acknowledgement report, not by polling", arguments: LoopbackFamily.allCases)
+    func waitForAckIsPrompt(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let peer = pair.peer
         // The peer reads and acknowledges at once (TCP_QUICKACK after every read), so each
         // acknowledgement takes microseconds; without the kernel's report, the 200 ms safety
@@ -141,17 +142,17 @@ struct SendTests {
         _ = try peer.receive(exactly: 50_000)
     }
 
-    @Test("String sends as UTF-8")
-    func stringIsUTF8() throws {
-        let pair = try activePair()
+    @Test("String sends as UTF-8", arguments: LoopbackFamily.allCases)
+    func stringIsUTF8(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.stream.send("Grüße ☕︎")
         let expected = Array("Grüße ☕︎".utf8)
         #expect(try pair.peer.receive(exactly: expected.count) == expected)
     }
 
-    @Test("empty data is invalidLength")
-    func emptyDataIsInvalidLength() throws {
-        let pair = try activePair()
+    @Test("empty data is invalidLength", arguments: LoopbackFamily.allCases)
+    func emptyDataIsInvalidLength(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         expectMacTCPError(.invalidLength) { try pair.stream.send([UInt8]()) }
         expectMacTCPError(.invalidLength) { try pair.stream.send("") }
     }
@@ -175,9 +176,9 @@ struct SendTests {
         #expect(runs.count == 4 && Set(runs) == [1, 2, 3, 4], "runs: \(runs.prefix(20))")
     }
 
-    @Test("receives from two threads at once take turns: every byte once, none is left waiting")
-    func concurrentReceivesTakeTurns() throws {
-        let pair = try activePair()
+    @Test("receives from two threads at once take turns: every byte once, none is left waiting", arguments: LoopbackFamily.allCases)
+    func concurrentReceivesTakeTurns(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let stream = pair.stream
         let readers = (0..<2).map { _ in
             Background { () throws -> [UInt8] in

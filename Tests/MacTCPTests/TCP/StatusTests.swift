@@ -7,17 +7,19 @@ import Testing
 
 @Suite("Status", .timeLimit(.minutes(1)))
 struct StatusTests {
-    @Test("status agrees with the peer's own view of the connection")
-    func againstPeer() throws {
-        let pair = try activePair()
+    @Test("status agrees with the peer's own view of the connection", arguments: LoopbackFamily.allCases)
+    func againstPeer(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.peer.send([UInt8](repeating: 5, count: 3000))
         try waitUntil("3000 unread") { try pair.stream.status().amtUnreadData == 3000 }
         let status = try pair.stream.status()
         #expect(status.state == .established)
         #expect(status.connectionState == 8)
-        #expect(status.localHost == IPv4.loopback)
+        // The UInt32 fields read 0 on an IPv6 connection (SPEC §7); the addresses say it all.
+        let host = family == .ipv4 ? IPv4.loopback : 0
+        #expect(status.localHost == host && status.localAddress == family.address)
         #expect(status.localPort == pair.peer.remotePort)
-        #expect(status.remoteHost == IPv4.loopback)
+        #expect(status.remoteHost == host && status.remoteAddress == family.address)
         #expect(status.remotePort == pair.peer.localPort)
         #expect(status.amtUnreadData == 3000)
         #expect(status.amtUnackedData == 0)
@@ -41,9 +43,9 @@ struct StatusTests {
         #expect(try pair.stream.status().amtUnreadData == 0)
     }
 
-    @Test("a passive connection counts sequence numbers the same way")
-    func passiveSequence() throws {
-        let pair = try passivePair()
+    @Test("a passive connection counts sequence numbers the same way", arguments: LoopbackFamily.allCases)
+    func passiveSequence(_ family: LoopbackFamily) throws {
+        let pair = try passivePair(family: family)
         try pair.stream.send([UInt8](repeating: 1, count: 100), waitForAck: true)
         try pair.peer.send([UInt8](repeating: 2, count: 40))
         try waitUntil("40 unread") { try pair.stream.status().amtUnreadData == 40 }
@@ -68,13 +70,13 @@ struct StatusTests {
         _ = try sending.value().get()
     }
 
-    @Test("states through a close: FIN wait 2 after our close, close wait after the peer's")
-    func states() throws {
-        let first = try activePair()
+    @Test("states through a close: FIN wait 2 after our close, close wait after the peer's", arguments: LoopbackFamily.allCases)
+    func states(_ family: LoopbackFamily) throws {
+        let first = try activePair(family: family)
         try first.stream.close()
         #expect(try first.stream.status().state == .finWait2)
         #expect(try first.stream.status().connectionState == 12)
-        let second = try activePair()
+        let second = try activePair(family: family)
         second.peer.shutdownWrite()
         try waitUntil("close wait") { try second.stream.status().state == .closeWait }
         #expect(try second.stream.status().connectionState == 14)

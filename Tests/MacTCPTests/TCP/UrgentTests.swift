@@ -9,9 +9,9 @@ import Testing
 /// with SO_OOBINLINE and sockatmark.
 @Suite("Urgent data", .timeLimit(.minutes(1)))
 struct UrgentTests {
-    @Test("an urgent region is returned apart from normal data, with urgent and mark on its last byte")
-    func urgentRegionWithMark() throws {
-        let pair = try activePair()
+    @Test("an urgent region is returned apart from normal data, with urgent and mark on its last byte", arguments: LoopbackFamily.allCases)
+    func urgentRegionWithMark(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.peer.send("hello")
         try waitUntil("5 unread bytes") { try pair.stream.status().amtUnreadData == 5 }
         #expect(try pair.stream.receive(timeout: 5) == TCPReceived(data: Array("hello".utf8), urgent: false, mark: false))
@@ -22,9 +22,9 @@ struct UrgentTests {
         #expect(try pair.stream.receive(timeout: 5) == TCPReceived(data: Array("tail".utf8), urgent: false, mark: false))
     }
 
-    @Test("everything before the urgent pointer is urgent (RFC 793), never mixed with what follows")
-    func normalBytesBeforePointerAreUrgent() throws {
-        let pair = try activePair()
+    @Test("everything before the urgent pointer is urgent (RFC 793), never mixed with what follows", arguments: LoopbackFamily.allCases)
+    func normalBytesBeforePointerAreUrgent(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.peer.send("abc")
         try pair.peer.sendUrgent(Array("XY".utf8))
         try pair.peer.send("def")
@@ -33,9 +33,9 @@ struct UrgentTests {
         #expect(try pair.stream.receive(timeout: 5) == TCPReceived(data: Array("def".utf8), urgent: false, mark: false))
     }
 
-    @Test("several regions read one after another each end with their own mark")
-    func severalRegions() throws {
-        let pair = try activePair()
+    @Test("several regions read one after another each end with their own mark", arguments: LoopbackFamily.allCases)
+    func severalRegions(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         for round in 0..<5 {
             let urgentText = Array("U\(round)-urgent".utf8)
             try pair.peer.sendUrgent(urgentText)
@@ -46,9 +46,10 @@ struct UrgentTests {
         }
     }
 
-    @Test("a region larger than maxLength: urgent on the first result, mark on the last, neither between")
-    func regionLargerThanMaxLength() throws {
-        let pair = try activePair()
+    @Test(
+        "a region larger than maxLength: urgent on the first result, mark on the last, neither between", arguments: LoopbackFamily.allCases)
+    func regionLargerThanMaxLength(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let region = Array("0123456789".utf8)
         try pair.peer.sendUrgent(region)
         try pair.peer.send("after")
@@ -59,19 +60,20 @@ struct UrgentTests {
         #expect(try pair.stream.receive(timeout: 5) == TCPReceived(data: Array("after".utf8), urgent: false, mark: false))
     }
 
-    @Test("a buffer ending right before the mark: the next result is the mark byte alone")
-    func bufferEndsBeforeMark() throws {
-        let pair = try activePair()
+    @Test("a buffer ending right before the mark: the next result is the mark byte alone", arguments: LoopbackFamily.allCases)
+    func bufferEndsBeforeMark(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         try pair.peer.sendUrgent(Array("ABCD".utf8))
         try waitUntil("4 unread bytes") { try pair.stream.status().amtUnreadData == 4 }
         #expect(try pair.stream.receive(timeout: 5, maxLength: 3) == TCPReceived(data: Array("ABC".utf8), urgent: true, mark: false))
         #expect(try pair.stream.receive(timeout: 5, maxLength: 3) == TCPReceived(data: Array("D".utf8), urgent: false, mark: true))
     }
 
-    @Test("a mark at or past a kilobyte of data, where a small read's buffer ends, ends the same result")
-    func markAtSmallReadBoundary() throws {
+    @Test(
+        "a mark at or past a kilobyte of data, where a small read's buffer ends, ends the same result", arguments: LoopbackFamily.allCases)
+    func markAtSmallReadBoundary(_ family: LoopbackFamily) throws {
         for before in [1023, 1024, 1500] {
-            let pair = try activePair()
+            let pair = try activePair(family: family)
             let normal = (0..<before).map { UInt8(truncatingIfNeeded: $0) }
             try pair.peer.send(normal)
             try pair.peer.sendUrgent(Array("X".utf8))
@@ -84,9 +86,9 @@ struct UrgentTests {
         }
     }
 
-    @Test("urgent data arriving while a receive waits completes that receive as urgent")
-    func urgentWhileReceiveWaits() throws {
-        let pair = try activePair()
+    @Test("urgent data arriving while a receive waits completes that receive as urgent", arguments: LoopbackFamily.allCases)
+    func urgentWhileReceiveWaits(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         let stream = pair.stream
         let pending = Background { try stream.receive(timeout: 5) }
         usleep(100_000)
@@ -96,9 +98,9 @@ struct UrgentTests {
         #expect(result == TCPReceived(data: Array("!".utf8), urgent: true, mark: true))
     }
 
-    @Test("urgent send puts the pointer after its last byte (peer: SO_OOBINLINE + sockatmark)")
-    func urgentSendPlacesMark() throws {
-        let pair = try activePair()
+    @Test("urgent send puts the pointer after its last byte (peer: SO_OOBINLINE + sockatmark)", arguments: LoopbackFamily.allCases)
+    func urgentSendPlacesMark(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         pair.peer.setOOBInline()
         try pair.stream.send("abc")
         try pair.stream.send("URGENT", urgent: true)
@@ -113,9 +115,9 @@ struct UrgentTests {
         #expect(!pair.peer.atMark)
     }
 
-    @Test("an urgent send larger than the socket buffers still has one mark, after its last byte")
-    func largeUrgentSendHasOneMark() throws {
-        let pair = try activePair()
+    @Test("an urgent send larger than the socket buffers still has one mark, after its last byte", arguments: LoopbackFamily.allCases)
+    func largeUrgentSendHasOneMark(_ family: LoopbackFamily) throws {
+        let pair = try activePair(family: family)
         pair.peer.setOOBInline()
         let big = (0..<600_000).map { UInt8(truncatingIfNeeded: $0 % 251) }
         let stream = pair.stream
@@ -130,10 +132,10 @@ struct UrgentTests {
         #expect(marks == [big.count])
     }
 
-    @Test("the .urgent event comes once per region when no receive is pending")
-    func urgentEventOncePerRegion() throws {
+    @Test("the .urgent event comes once per region when no receive is pending", arguments: LoopbackFamily.allCases)
+    func urgentEventOncePerRegion(_ family: LoopbackFamily) throws {
         let log = EventLog()
-        let pair = try activePair(events: log)
+        let pair = try activePair(family: family, events: log)
         try pair.peer.sendUrgent(Array("U".utf8))
         try log.wait(for: .urgent)
         try pair.peer.send("more data after the urgent byte")
@@ -148,11 +150,11 @@ struct UrgentTests {
         #expect(log.count(.urgent) == 2)
     }
 
-    @Test(".urgent is delivered before the .dataArrival of the same arrival")
-    func urgentBeforeDataArrival() throws {
+    @Test(".urgent is delivered before the .dataArrival of the same arrival", arguments: LoopbackFamily.allCases)
+    func urgentBeforeDataArrival(_ family: LoopbackFamily) throws {
         for _ in 0..<5 {
             let log = EventLog()
-            let pair = try activePair(events: log)
+            let pair = try activePair(family: family, events: log)
             // One segment: normal bytes, then the urgent byte that ends the region.
             try pair.peer.sendUrgent(Array("abcU".utf8))
             try log.wait(for: .urgent)
