@@ -246,6 +246,20 @@ struct HappyEyeballsTests {
         }
     }
 
+    @Test("1,000 opens by name at once (2,000 questions to a real server): half connect, half are refused; no descriptor is left")
+    func thousandOpensByName() async {
+        // In a process of its own: it counts the process's descriptors.
+        _ = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success) { () async -> Void in
+                do {
+                    try await manyOpensByNameInChild(count: 1000)
+                } catch {
+                    exit(9)
+                }
+            }
+        }
+    }
+
     /// Whether this namespace has a TCP socket in SYN-SENT towards `remote` (`/proc/net/tcp`'s
     /// `ADDR:PORT` in hex, the address in the kernel's byte order).
     private static func synSent(to remote: String) throws -> Bool {
@@ -325,4 +339,73 @@ struct HappyEyeballsTests {
             recorded.withLock { $0.contains { $0.0 == .icmpReceived && $0.1 == ICMPMessageType.hostUnreach.rawValue } }
         }
     }
+}
+
+/// The body of the 1,000-opens test, in a child process: every name (`nN.many.test`, A
+/// 127.0.0.1 and AAAA ::1 from dnsmasq) is opened at once, the even ones to a port that
+/// listens on both loopbacks, the odd ones to a port where nothing listens. (Under this load
+/// an AAAA answer may come more than 50 ms after the A, and the open then goes on with the A
+/// alone, as RFC 8305 says.) Exits 3 when an even open did not connect, 4 when an odd one did
+/// not fail with `openFailed` (connection refused), 20 + n when n descriptors (of any kind)
+/// were left 5 s after the release.
+func manyOpensByNameInChild(count: Int) async throws {
+    exitAfter(seconds: 50)
+    var limit = rlimit()
+    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    limit.rlim_cur = limit.rlim_max
+    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    let server = try TestDNSServer(["--address=/many.test/127.0.0.1", "--address=/many.test/::1"])
+    let configuration = DNRConfiguration(nameServers: [server.nameServer], searchDomains: [], timeout: .seconds(5), attempts: 2)
+    let resolver = DNR(files: DNRTests.noFiles, environment: [:], configuration: configuration)
+    let listening = try Peer.listener6(backlog: Int32(count))
+    let listeningFour = try Peer.listener(port: listening.localPort, backlog: Int32(count))
+    let closed = try Peer.listener6()
+    let refusedPort = closed.localPort
+    closed.close()
+    func openAll(_ names: Range<Int>) async throws -> [(Int, TCPStream, MacTCPError?)] {
+        try await withThrowingTaskGroup(of: (Int, TCPStream, MacTCPError?).self) { group in
+            for index in names {
+                group.addTask(executorPreference: TestExecutor.shared) {
+                    let stream = try TCPStream()
+                    let port = index % 2 == 0 ? listening.localPort : refusedPort
+                    do {
+                        try await stream.activeOpen(host: "n\(index).many.test", remotePort: port, timeout: .seconds(20), resolver: resolver)
+                        return (index, stream, nil)
+                    } catch let error as MacTCPError {
+                        return (index, stream, error)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+    func descriptors() -> Set<String> {
+        Set((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
+    }
+    // A first round, so that what the runtime opens once (the reactor, threads' descriptors)
+    // exists before the count.
+    for (_, stream, _) in try await openAll(count..<count + 20) { stream.release() }
+    let before = descriptors()
+    let opened = try await openAll(0..<count)
+    for (index, stream, error) in opened {
+        if index % 2 == 0 {
+            if error != nil || ![.v6(.loopback), .v4(IPv4.loopback)].contains(stream.remoteAddress) { exit(3) }
+        } else {
+            guard error == .openFailed, error?.errno == ECONNREFUSED, (error?.detail ?? "").contains(":\(refusedPort)") else { exit(4) }
+        }
+        stream.release()
+    }
+    var left = descriptors().subtracting(before)
+    for _ in 0..<50 where !left.isEmpty {
+        usleep(100_000)
+        left = descriptors().subtracting(before)
+    }
+    if !left.isEmpty {
+        for name in left.sorted() {
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name)) ?? "?"
+            FileHandle.standardError.write(Data("left open: fd \(name) -> \(target)\n".utf8))
+        }
+        exit(Int32(20 + min(200, left.count)))
+    }
+    _ = (server, listeningFour)
 }
