@@ -369,7 +369,8 @@ func manyOpensByNameInChild(count: Int) async throws {
                     let stream = try TCPStream()
                     let port = index % 2 == 0 ? listening.localPort : refusedPort
                     do {
-                        try await stream.activeOpen(host: "n\(index).many.test", remotePort: port, timeout: .seconds(20), resolver: resolver)
+                        try await stream.activeOpen(
+                            host: "n\(index).many.test", remotePort: port, timeout: .seconds(20), resolver: resolver)
                         return (index, stream, nil)
                     } catch let error as MacTCPError {
                         return (index, stream, error)
