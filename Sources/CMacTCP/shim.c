@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <poll.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -257,7 +258,7 @@ int mt_errqueue_next(int fd, struct mt_errq_entry *entry) {
     return 1;
 }
 
-int mt_icmp_receive(int fd, void *buffer, size_t length, uint8_t from[16], int *ttl) {
+int mt_icmp_receive(int fd, void *buffer, size_t length, uint8_t from[16], int *ttl, int64_t *age_ns) {
     char control[256];
     struct sockaddr_storage sender;
     struct iovec iov = {buffer, length};
@@ -275,7 +276,16 @@ int mt_icmp_receive(int fd, void *buffer, size_t length, uint8_t from[16], int *
     memset(from, 0, 16);
     mt_address16((const struct sockaddr *)&sender, from);
     *ttl = -1;
+    *age_ns = -1;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            // The kernel's time of arrival (CLOCK_REALTIME): given as how long ago it was.
+            struct timespec arrived, now;
+            memcpy(&arrived, CMSG_DATA(cm), sizeof arrived);
+            clock_gettime(CLOCK_REALTIME, &now);
+            int64_t age = (int64_t)(now.tv_sec - arrived.tv_sec) * 1000000000 + (now.tv_nsec - arrived.tv_nsec);
+            *age_ns = age < 0 ? 0 : age;
+        }
         if ((cm->cmsg_level == SOL_IP && cm->cmsg_type == IP_TTL)
             || (cm->cmsg_level == SOL_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT)) {
             memcpy(ttl, CMSG_DATA(cm), sizeof *ttl);

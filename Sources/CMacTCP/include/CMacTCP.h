@@ -184,8 +184,9 @@ int mt_errqueue_next(int fd, struct mt_errq_entry *entry);
 
 /// Receives one ICMP or ICMPv6 message without waiting (recvmsg): its bytes in `buffer`,
 /// the sender in `from` (16 bytes, IPv4-mapped for IPv4), the TTL or hop limit from the
-/// control messages in `*ttl` (-1 when absent). Returns the length, or -errno.
-int mt_icmp_receive(int fd, void *buffer, size_t length, uint8_t from[16], int *ttl);
+/// control messages in `*ttl` (-1 when absent), and how many nanoseconds ago the kernel
+/// received it (`SO_TIMESTAMPNS`) in `*age_ns` (-1 when absent). Returns the length, or -errno.
+int mt_icmp_receive(int fd, void *buffer, size_t length, uint8_t from[16], int *ttl, int64_t *age_ns);
 
 /// Disconnects a TCP socket with a reset, keeping the descriptor (connect AF_UNSPEC).
 int mt_disconnect(int fd);

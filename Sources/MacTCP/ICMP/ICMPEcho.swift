@@ -36,6 +36,8 @@ final class ICMPEcho: ReactorHandler, Sendable {
         var continuation: CheckedContinuation<Outcome, Never>?
         var registration: Reactor.Registration?
         var timer: Reactor.Timer?
+        /// When the request left: read just before it is sent (after the socket is watched).
+        var requestSent: ContinuousClock.Instant?
     }
 
     static let operation = "echoICMP"
@@ -49,12 +51,8 @@ final class ICMPEcho: ReactorHandler, Sendable {
     private let identifier: UInt16
     private let sequence: UInt16
     private let payload: [UInt8]
-    private let requestSent: ContinuousClock.Instant
 
-    private init(
-        descriptor: Descriptor, destination: IPAddress, raw: Bool, identifier: UInt16, sequence: UInt16, payload: [UInt8],
-        requestSent: ContinuousClock.Instant
-    ) {
+    private init(descriptor: Descriptor, destination: IPAddress, raw: Bool, identifier: UInt16, sequence: UInt16, payload: [UInt8]) {
         self.descriptor = descriptor
         self.destination = destination
         ipv6 = destination.isIPv6
@@ -62,7 +60,6 @@ final class ICMPEcho: ReactorHandler, Sendable {
         self.identifier = identifier
         self.sequence = sequence
         self.payload = payload
-        self.requestSent = requestSent
     }
 
     /// The largest echo payload: 65,535 − 20 − 8 to IPv4, 65,535 − 8 to IPv6.
@@ -91,8 +88,7 @@ final class ICMPEcho: ReactorHandler, Sendable {
         let sequence = sequences.wrappingAdd(1, ordering: .relaxed).newValue
         let request = packet(type: ipv6 ? 128 : 8, identifier: identifier, sequence: sequence, data: data, checksum: !ipv6)
         let echo = ICMPEcho(
-            descriptor: descriptor, destination: address, raw: raw, identifier: identifier, sequence: sequence, payload: data,
-            requestSent: .now)
+            descriptor: descriptor, destination: address, raw: raw, identifier: identifier, sequence: sequence, payload: data)
         switch Reactor.shared.register(descriptor, events: EpollEvents.input, handler: echo) {
         case .success(let registration):
             echo.state.withLock { $0.registration = registration }
@@ -100,6 +96,7 @@ final class ICMPEcho: ReactorHandler, Sendable {
             descriptor.retire()
             throw error.with(operation: operation)
         }
+        echo.state.withLock { $0.requestSent = .now }
         let sent = request.withUnsafeBytes { bytes in
             Sys.send(fd, bytes, to: Endpoint(address, port: 0), flags: Sys.msgNoSignal | Sys.msgDontWait)
         }
@@ -180,18 +177,20 @@ final class ICMPEcho: ReactorHandler, Sendable {
                 }
                 var from = [UInt8](repeating: 0, count: 16)
                 var ttl: Int32 = -1
+                var age: Int64 = -1
                 let count = buffer.withUnsafeMutableBytes { bytes in
-                    Int(mt_icmp_receive(fd, bytes.baseAddress, bytes.count, &from, &ttl))
+                    Int(mt_icmp_receive(fd, bytes.baseAddress, bytes.count, &from, &ttl, &age))
                 }
+                let arrived = ContinuousClock.now - .nanoseconds(max(0, age))
                 if count == -Int(EAGAIN) { return nil }
                 if count == -Int(EINTR) || count < 0 { continue }  // a pending error: the queue has it
-                if let reply = reply(in: buffer[0..<count], from: from, ttl: Int(ttl)) { return .reply(reply) }
+                if let reply = reply(in: buffer[0..<count], from: from, ttl: Int(ttl), arrived: arrived) { return .reply(reply) }
             }
         } ?? nil
     }
 
     /// The reply in a message, if the message is this echo's reply.
-    private func reply(in message: ArraySlice<UInt8>, from: [UInt8], ttl: Int) -> ICMPEchoReply? {
+    private func reply(in message: ArraySlice<UInt8>, from: [UInt8], ttl: Int, arrived: ContinuousClock.Instant) -> ICMPEchoReply? {
         var icmp = message
         var timeToLive = ttl
         if raw && !ipv6 {
@@ -209,8 +208,10 @@ final class ICMPEcho: ReactorHandler, Sendable {
             IPAddress(kernelBytes: from) == Self.comparable(destination),
             bytes[8...].elementsEqual(payload)
         else { return nil }
+        // (The arrival is the kernel's clock read back onto this one: never before the request.)
+        let sent = state.withLock { $0.requestSent } ?? arrived
         return ICMPEchoReply(
-            requestSent: requestSent, replyReceived: .now, echoedData: Array(bytes[8...]), timeToLive: max(0, timeToLive),
+            requestSent: sent, replyReceived: max(arrived, sent), echoedData: Array(bytes[8...]), timeToLive: max(0, timeToLive),
             from: destination, sequence: sequence)
     }
 
@@ -314,6 +315,9 @@ final class ICMPEcho: ReactorHandler, Sendable {
             _ = Sys.setOption(fd, Int32(IPPROTO_IP), Int32(IP_RECVERR), 1)
             _ = Sys.setOption(fd, Int32(IPPROTO_IP), Int32(IP_RECVTTL), 1)
         }
+        // The kernel's time of arrival with each reply: the round trip ends when the reply
+        // came in, not when a thread got to read it (iputils' ping measures the same way).
+        _ = Sys.setOption(fd, SOL_SOCKET, Int32(SO_TIMESTAMPNS), 1)
         if raw { Sys.passOnlyEchoReplies(fd, ipv6: ipv6) }
         return (fd, raw)
     }
