@@ -4,9 +4,10 @@
 /// The answer to an ICMP echo: MacTCP's `ICMPParamBlock` results, with the round trip worked
 /// out.
 public struct ICMPEchoReply: Sendable, Equatable, CustomStringConvertible {
-    /// When the request left (MacTCP's `echoRequestOut`).
+    /// When the request left (MacTCP's `echoRequestOut`): read just before it was sent.
     public var requestSent: ContinuousClock.Instant
-    /// When the reply came (MacTCP's `echoReplyIn`).
+    /// When the reply came (MacTCP's `echoReplyIn`): the kernel's time of arrival
+    /// (`SO_TIMESTAMPNS`), not the moment a thread read it, as iputils' `ping` measures.
     public var replyReceived: ContinuousClock.Instant
     /// `replyReceived - requestSent`.
     public var roundTrip: Duration { replyReceived - requestSent }
