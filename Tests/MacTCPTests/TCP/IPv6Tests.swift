@@ -249,8 +249,8 @@ struct HappyEyeballsTests {
     @Test("1,000 opens by name at once (2,000 questions to a real server): half connect, half are refused; no descriptor is left")
     func thousandOpensByName() async {
         // In a process of its own: it counts the process's descriptors.
-        _ = await withTaskExecutorPreference(TestExecutor.shared) {
-            await #expect(processExitsWith: .success) { () async -> Void in
+        let result = await withTaskExecutorPreference(TestExecutor.shared) {
+            await #expect(processExitsWith: .success, observing: [\.standardErrorContent]) { () async -> Void in
                 do {
                     try await manyOpensByNameInChild(count: 1000)
                 } catch {
@@ -258,6 +258,7 @@ struct HappyEyeballsTests {
                 }
             }
         }
+        recordChildErrors(result)
     }
 
     /// Whether this namespace has a TCP socket in SYN-SENT towards `remote` (`/proc/net/tcp`'s
@@ -380,13 +381,10 @@ func manyOpensByNameInChild(count: Int) async throws {
             return try await group.reduce(into: []) { $0.append($1) }
         }
     }
-    func descriptors() -> Set<String> {
-        Set((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
-    }
     // A first round, so that what the runtime opens once (the reactor, threads' descriptors)
     // exists before the count.
     for (_, stream, _) in try await openAll(count..<count + 20) { stream.release() }
-    let before = descriptors()
+    let before = settledDescriptors()
     let opened = try await openAll(0..<count)
     for (index, stream, error) in opened {
         if index % 2 == 0 {
@@ -396,17 +394,7 @@ func manyOpensByNameInChild(count: Int) async throws {
         }
         stream.release()
     }
-    var left = descriptors().subtracting(before)
-    for _ in 0..<50 where !left.isEmpty {
-        usleep(100_000)
-        left = descriptors().subtracting(before)
-    }
-    if !left.isEmpty {
-        for name in left.sorted() {
-            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + name)) ?? "?"
-            FileHandle.standardError.write(Data("left open: fd \(name) -> \(target)\n".utf8))
-        }
-        exit(Int32(20 + min(200, left.count)))
-    }
+    let left = descriptorsLeft(since: before)
+    if left > 0 { exit(Int32(20 + min(200, left))) }
     _ = (server, listeningFour)
 }
