@@ -444,6 +444,7 @@ func asrLatency(_ countText: String) -> Int32 {
 // MARK: - Command line
 
 let arguments = CommandLine.arguments
+await runAsyncWorkload(arguments)
 let command = arguments.count > 1 ? arguments[1] : ""
 switch (command, arguments.count) {
 case ("bulk-server", 3): bulkServer(arguments[2])
