@@ -17,6 +17,10 @@ let package = Package(
             dependencies: [.product(name: "MacTCP", package: "MacTCP")]
         ),
         .executableTarget(
+            name: "httpd",
+            dependencies: [.product(name: "MacTCP", package: "MacTCP")]
+        ),
+        .executableTarget(
             name: "dnrbench",
             dependencies: [.product(name: "MacTCP", package: "MacTCP")]
         ),

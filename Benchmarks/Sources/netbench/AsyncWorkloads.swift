@@ -155,9 +155,10 @@ func pingpongClientAsync(_ host: String, _ port: String, _ sizeText: String, _ c
         stream.release()
         samples.sort()
         let mean = Double(samples.reduce(0, +)) / Double(samples.count)
-        emit("RESULT count=\(count) size=\(size) p50_us=\(fixed(Double(percentile(samples, 50)) / 1e3)) "
-            + "p99_us=\(fixed(Double(percentile(samples, 99)) / 1e3)) mean_us=\(fixed(mean / 1e3)) "
-            + "min_us=\(fixed(Double(samples.first!) / 1e3)) max_us=\(fixed(Double(samples.last!) / 1e3))")
+        emit(
+            "RESULT count=\(count) size=\(size) p50_us=\(fixed(Double(percentile(samples, 50)) / 1e3)) "
+                + "p99_us=\(fixed(Double(percentile(samples, 99)) / 1e3)) mean_us=\(fixed(mean / 1e3)) "
+                + "min_us=\(fixed(Double(samples.first!) / 1e3)) max_us=\(fixed(Double(samples.last!) / 1e3))")
         return 0
     } catch {
         fail("pingpong-client: \(error)")
@@ -193,8 +194,9 @@ func connrateClientAsync(_ host: String, _ port: String, _ countText: String) as
         let seconds = Double(nowNs() - start) / 1e9
         stream.release()
         samples.sort()
-        emit("RESULT conns=\(count) seconds=\(fixed(seconds, 6)) conns_per_s=\(fixed(Double(count) / seconds, 1)) "
-            + "p50_us=\(fixed(Double(percentile(samples, 50)) / 1e3)) p99_us=\(fixed(Double(percentile(samples, 99)) / 1e3))")
+        emit(
+            "RESULT conns=\(count) seconds=\(fixed(seconds, 6)) conns_per_s=\(fixed(Double(count) / seconds, 1)) "
+                + "p50_us=\(fixed(Double(percentile(samples, 50)) / 1e3)) p99_us=\(fixed(Double(percentile(samples, 99)) / 1e3))")
         return 0
     } catch {
         fail("connrate-client: \(error)")
