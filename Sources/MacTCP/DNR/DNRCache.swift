@@ -72,7 +72,8 @@ struct DNRCache {
         let seconds: UInt64
         let answer: Answer
         if !records.isEmpty {
-            guard let least = records.map(\.ttl).min(), least > 0 else { return }
+            let least = records.reduce(UInt32.max) { min($0, $1.ttl) }
+            guard least > 0 else { return }
             seconds = min(UInt64(least), Self.longestPositive)
             answer = .records(records)
         } else {

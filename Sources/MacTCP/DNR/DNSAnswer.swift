@@ -20,7 +20,7 @@ struct DNSAnswer: Equatable {
     init(_ message: DNSMessage, question name: DNSName, type: DNSRecordType) throws(DNSFormatError) {
         var current = name
         var chain: [DNSRecord] = []
-        var seen: Set<DNSName> = [name.canonical]
+        var seen: Set<DNSName> = []  // the names of the chain, made only when there is one
         while true {
             let here = message.answers.filter { $0.name.sameName(as: current) && $0.dnsClass == DNSMessage.internetClass }
             let found = here.filter { $0.type == type }
@@ -38,6 +38,7 @@ struct DNSAnswer: Equatable {
             }
             chain.append(alias)
             guard chain.count <= Self.longestChain else { throw DNSFormatError("a CNAME chain longer than \(Self.longestChain) links") }
+            if seen.isEmpty { seen.insert(name.canonical) }
             guard seen.insert(target.canonical).inserted else { throw DNSFormatError("a CNAME loop at \(target)") }
             current = target
         }

@@ -372,19 +372,26 @@ struct DNSMessage: Sendable, Equatable {
         recursionDesired = flags & 0x0100 != 0
         recursionAvailable = flags & 0x0080 != 0
         responseCode = UInt8(flags & 0x0F)
-        let counts = [try reader.u16(), try reader.u16(), try reader.u16(), try reader.u16()].map(Int.init)
+        let questionCount = Int(try reader.u16())
+        let answerCount = Int(try reader.u16())
+        let authorityCount = Int(try reader.u16())
+        let additionalCount = Int(try reader.u16())
         // Each question takes at least 5 bytes and each record at least 11: a count that
         // cannot fit is a lie, refused before anything is allocated for it.
-        guard counts[0] * 5 + (counts[1] + counts[2] + counts[3]) * 11 <= reader.remaining else {
+        guard questionCount * 5 + (answerCount + authorityCount + additionalCount) * 11 <= reader.remaining else {
             throw DNSFormatError("the header's counts promise more records than the message holds")
         }
-        for _ in 0..<counts[0] {
+        questions.reserveCapacity(questionCount)
+        for _ in 0..<questionCount {
             let name = try reader.name()
             questions.append(Question(name: name, type: DNSRecordType(rawValue: try reader.u16()), dnsClass: try reader.u16()))
         }
-        for _ in 0..<counts[1] { answers.append(try reader.record()) }
-        for _ in 0..<counts[2] { authority.append(try reader.record()) }
-        for _ in 0..<counts[3] { additional.append(try reader.record()) }
+        answers.reserveCapacity(answerCount)
+        for _ in 0..<answerCount { answers.append(try reader.record()) }
+        authority.reserveCapacity(authorityCount)
+        for _ in 0..<authorityCount { authority.append(try reader.record()) }
+        additional.reserveCapacity(additionalCount)
+        for _ in 0..<additionalCount { additional.append(try reader.record()) }
     }
 
     init(id: UInt16) { self.id = id }
@@ -481,6 +488,7 @@ private struct DNSReader {
     /// before the place it was read at, so that no chain of them can loop.
     mutating func name() throws(DNSFormatError) -> DNSName {
         var wire: [UInt8] = []
+        wire.reserveCapacity(48)  // most names: one allocation
         var length = 1
         var position = offset
         var limit = offset  // a pointer must point before this
