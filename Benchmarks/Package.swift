@@ -9,7 +9,9 @@ import PackageDescription
 let package = Package(
     name: "MacTCPBenchmarks",
     dependencies: [
-        .package(name: "MacTCP", path: "..")
+        .package(name: "MacTCP", path: ".."),
+        // The SwiftNIO reference of the HTTP load (niohttpd), beside httpd and the C one.
+        .package(url: "https://github.com/apple/swift-nio", exact: "2.101.3"),
     ],
     targets: [
         .executableTarget(
@@ -19,6 +21,13 @@ let package = Package(
         .executableTarget(
             name: "httpd",
             dependencies: [.product(name: "MacTCP", package: "MacTCP")]
+        ),
+        .executableTarget(
+            name: "niohttpd",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "dnrbench",

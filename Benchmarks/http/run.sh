@@ -4,9 +4,9 @@
 #
 # HTTP-style load (BENCHMARKS.md, "Servers under load"): Debian's wrk against `httpd` (the
 # MacTCP responder: a pool of blocking streams or of async ones, with MacTCP's rule or with a
-# kept port) and a C reference (threads in accept on one listener), the same run, on
-# 127.0.0.1 only. Keep-alive (100 connections) and churn (`Connection: close`, 50
-# connections); requests/s, latency p50/p99 and wrk's socket errors.
+# kept port), a C reference (threads in accept on one listener) and SwiftNIO's (NIOHTTP1,
+# niohttpd), the same run, on 127.0.0.1 only. Keep-alive (100 connections) and churn
+# (`Connection: close`, 50 connections); requests/s, latency p50/p99 and wrk's socket errors.
 #
 #   Benchmarks/http/run.sh       (as root: it installs wrk; DURATION, ROUNDS, PLACEMENTS may be set)
 #
@@ -21,6 +21,7 @@ PORT=${PORT:-18000}  # the first run's port less one
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 swift build -c release --product httpd >/dev/null
+swift build -c release --product niohttpd >/dev/null
 cc -O2 -Wall -o .build/http_accept c/http_accept.c -lpthread
 httpd=.build/release/httpd
 
@@ -30,6 +31,7 @@ httpd=.build/release/httpd
 # SO_REUSEADDR; see the library's KernelLimits article).
 contenders=(
     "c-256-threads|.build/http_accept @PORT@ 256"
+    "swiftnio|.build/release/niohttpd --port @PORT@"
     "mactcp-pool128|$httpd --port @PORT@ --pool 128"
     "mactcp-pool8-kept|$httpd --port @PORT@ --pool 8 --backlog 128"
     "mactcp-pool128-kept|$httpd --port @PORT@ --pool 128 --backlog 128"
