@@ -84,13 +84,12 @@ struct Resolve: ParsableCommand {
 
     /// StrToAddr or AddrToName: the addresses, or the name.
     private func show(_ result: DNRResult, name: String, call: String) throws -> [String] {
-        let immediate = result.isDone
         try result.wait()
         let lines = call == "addrToName" ? [result.cname + "."] : result.addresses.map(IPv4.string)
         if json {
             return [
                 "\"call\":\(jsonString(call))", "\"name\":\(jsonString(name))", "\"rtnCode\":0",
-                "\"cname\":\(jsonString(result.cname))", "\"cacheFault\":\(!immediate)",
+                "\"cname\":\(jsonString(result.cname))", "\"cacheFault\":\(result.cacheFault)",
                 call == "addrToName"
                     ? "\"hostName\":\(jsonString(result.cname))" : "\"addresses\":[" + lines.map(jsonString).joined(separator: ",") + "]",
             ]
@@ -101,7 +100,6 @@ struct Resolve: ParsableCommand {
 
     /// Any record type: every record of it, in master-file text.
     private func ask(_ query: DNRQuery, name: String, type: DNSRecordType) throws -> [String] {
-        let immediate = query.isDone
         let records = try query.wait().filter { $0.type == type }
         if json {
             let listed = records.map { record in
@@ -110,7 +108,7 @@ struct Resolve: ParsableCommand {
             }
             return [
                 "\"call\":\"query\"", "\"name\":\(jsonString(name))", "\"type\":\(jsonString("\(type)"))", "\"rtnCode\":0",
-                "\"cname\":\(jsonString(query.cname))", "\"cacheFault\":\(!immediate)",
+                "\"cname\":\(jsonString(query.cname))", "\"cacheFault\":\(query.cacheFault)",
                 "\"records\":[" + listed.joined(separator: ",") + "]",
             ]
         }

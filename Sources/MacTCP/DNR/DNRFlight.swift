@@ -27,6 +27,9 @@ final class DNRFlight: Sendable {
         state = outcome == nil ? Lock(State()) : nil
     }
 
+    /// Whether the flight was settled when it was made (no server was asked for it).
+    var settledAtOnce: Bool { state == nil }
+
     /// The outcome, if settled.
     var outcome: Outcome? {
         guard let state else { return settled }

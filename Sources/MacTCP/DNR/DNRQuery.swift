@@ -15,6 +15,12 @@ public final class DNRQuery: Sendable {
     /// Whether the answer has come (or the query has failed).
     public var isDone: Bool { flight.outcome != nil }
 
+    /// Whether the call had to ask a name server: MacTCP's `cacheFault` return, against `noErr`
+    /// for an answer that was ready when the call returned (a dotted quad, a special name, the
+    /// hosts tables, the cache). Unlike ``isDone`` right after the call, it does not depend on
+    /// how fast a server answers.
+    public var cacheFault: Bool { !flight.settledAtOnce }
+
     /// Blocks until the answer comes, and returns its records.
     ///
     /// - Returns: The records: the CNAME chain from the name asked, then those of the type.

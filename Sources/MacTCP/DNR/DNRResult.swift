@@ -34,6 +34,12 @@ public final class DNRResult: Sendable {
     /// Whether the answer has come (or the query has failed).
     public var isDone: Bool { flight.outcome != nil }
 
+    /// Whether the call had to ask a name server: MacTCP's `cacheFault` return, against `noErr`
+    /// for an answer that was ready when the call returned (a dotted quad, a special name, the
+    /// hosts tables, the cache). Unlike ``isDone`` right after the call, it does not depend on
+    /// how fast a server answers.
+    public var cacheFault: Bool { !flight.settledAtOnce }
+
     /// Blocks until the result is done.
     ///
     /// - Throws: `MacTCPError` with the result's code when the query failed: `authNameErr`
