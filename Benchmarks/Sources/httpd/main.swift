@@ -13,6 +13,7 @@
 // queue of B); without it, MacTCP's rule: while no stream waits, nothing listens. --async
 // serves through the async forms, one task per stream, instead of one thread per stream.
 // Prints READY once every stream waits; runs until it is sent SIGTERM.
+import Foundation
 import MacTCP
 import Synchronization
 
@@ -121,23 +122,6 @@ func serveAsync(_ stream: TCPStream) async throws {
     }
 }
 
-/// Runs `body` on a new thread (the benchmark package cannot use the library's own starter).
-func spawn(_ body: @escaping @Sendable () -> Void) {
-    final class Box: @unchecked Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let context = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    pthread_create(
-        &thread, nil,
-        { context in
-            Unmanaged<Box>.fromOpaque(context!).takeRetainedValue().body()
-            return nil
-        }, context)
-    pthread_detach(thread)
-}
-
 let options = Options(CommandLine.arguments.dropFirst())
 let listening = try options.backlog.map { try TCPListeningPort(port: options.port, backlog: $0) }
 let waiting = Atomic(0)
@@ -168,7 +152,7 @@ for _ in 0..<options.pool {
             }
         }
     } else {
-        spawn {
+        Thread {
             var first = true
             while true {
                 do {
@@ -181,7 +165,7 @@ for _ in 0..<options.pool {
                     try? stream.abort()
                 }
             }
-        }
+        }.start()
     }
 }
 withExtendedLifetime(listening) {

@@ -42,18 +42,7 @@ func receiveToEnd(_ stream: TCPStream) async throws -> [UInt8] {
 /// own while the server task waits for the next. Prints READY once every stream waits.
 func serveAsync(_ portText: String, tasks: Int, depth: Int, _ handle: @escaping @Sendable (TCPStream) async throws -> Void) async -> Never {
     let port = portNumber(portText)
-    @Sendable func open() -> TCPStream {
-        while true {
-            do {
-                let stream = try TCPStream()
-                try stream.passiveOpen(port: port)
-                return stream
-            } catch {
-                complain("netbench-mactcp: server: \(error)\n")
-                usleep(1000)
-            }
-        }
-    }
+    @Sendable func open() -> TCPStream { waitingStream(on: port) }
     for _ in 0..<tasks {
         let first = (0..<depth).map { _ in open() }
         Task {

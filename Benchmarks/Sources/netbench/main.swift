@@ -141,6 +141,21 @@ struct Receiver: ~Copyable {
     }
 }
 
+/// A new stream passive-opened on `port`, tried again every millisecond until it is (between
+/// a server's re-arms the port may still be closing).
+func waitingStream(on port: UInt16) -> TCPStream {
+    while true {
+        do {
+            let stream = try TCPStream()
+            try stream.passiveOpen(port: port)
+            return stream
+        } catch {
+            complain("netbench-mactcp: server: \(error)\n")
+            usleep(1000)
+        }
+    }
+}
+
 /// A blocking server: `threads` threads, each keeping `depth` streams passive-opened on the
 /// port, oldest first: it waits for its oldest stream's connection, passive-opens a new
 /// stream first, then serves the connection (MacTCP refuses clients while no stream waits,
@@ -148,18 +163,7 @@ struct Receiver: ~Copyable {
 func serve(_ portText: String, threads: Int, depth: Int, _ handle: @escaping @Sendable (TCPStream) throws -> Void) -> Never {
     let portNumber = portNumber(portText)
     let ready = Atomic<Int>(0)
-    @Sendable func open() -> TCPStream {
-        while true {
-            do {
-                let stream = try TCPStream()
-                try stream.passiveOpen(port: portNumber)
-                return stream
-            } catch {
-                complain("netbench-mactcp: server: \(error)\n")
-                usleep(1000)
-            }
-        }
-    }
+    @Sendable func open() -> TCPStream { waitingStream(on: portNumber) }
     for _ in 0..<threads {
         spawn {
             var waiting = (0..<depth).map { _ in open() }
